@@ -1,0 +1,35 @@
+# VSAT platform: `make demo` then `make test`. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export VSAT_DATA_DIR ?= $(CURDIR)/data
+export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
+
+.PHONY: install demo ui test reset clean
+
+$(BIN)/activate:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/activate
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/python -m vsat_assets.demo
+
+ui: install
+	@mkdir -p $(DAGSTER_HOME)
+	$(BIN)/dagster dev -w workspace.yaml
+
+test: install
+	$(BIN)/python -m pytest
+
+reset:
+	rm -rf $(VSAT_DATA_DIR)
+
+clean: reset
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,29 @@
+"""Partitions shared by every stage: report months and financial years."""
+
+from collections.abc import Iterator
+from datetime import date
+
+from dagster import MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
+
+FIRST_MONTH = "2019-04-01"
+
+monthly_partitions = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=0)
+
+# April to March, keyed '2022/23' style in the UI through fmt on the start date.
+financial_year_partitions = TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 1 4 *",
+    start="2019-04-01",
+    fmt="%Y-%m-%d",
+)
+
+
+def next_month(month: date) -> date:
+    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
+
+
+def months_in(start: date, end: date) -> Iterator[date]:
+    """First days of the months in [start, end)."""
+    month = date(start.year, start.month, 1)
+    while month < end:
+        yield month
+        month = next_month(month)

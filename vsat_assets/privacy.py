@@ -1,0 +1,196 @@
+"""Privacy helpers: phone normalisation, pseudonyms, spreadsheet-safe cells, log masking.
+
+Phone normalisation exists three times (Python, DuckDB SQL, polars) so that it can run
+wherever the data is; the three are built from the same rules and tested to agree on
+every input:
+
+1. Remove separators: space, tab, '.', '-', '(' and ')'. Anything else (letters, '/',
+   'ext', a second number) is left in place and makes the value unusable.
+2. International form: '+44', '0044' or '44', then an optional '0' (as in
+   '+44 (0)7700 900123'), then exactly 10 digits, becomes '0' + those 10 digits.
+3. Usable = 11 digits starting 01, 02, 03 or 07, except 070 (personal numbers) and
+   076 (pagers). Everything else (08 freephone, 09 premium, foreign, junk) is None.
+
+Only ASCII digits and the separators above are recognised, so that the Python
+(`re`), DuckDB (RE2) and polars (Rust `regex`) versions cannot disagree on Unicode.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "DEV_PSEUDONYM_KEY",
+    "PHONE_NORMALISE_SQL",
+    "PseudonymKeyError",
+    "mask_for_log",
+    "neutralise_cell",
+    "neutralise_expr",
+    "normalise_uk_phone",
+    "normalise_uk_phone_expr",
+    "pseudonym",
+    "pseudonym_key_from_env",
+    "register_pseudonym_function",
+]
+
+# --------------------------------------------------------------------------- phones
+# The three patterns every implementation uses (no \s or \d: their Unicode meaning differs
+# between engines). Each engine anchors them in its own way.
+_SEPARATORS = r"[ \t.()-]"
+_INTERNATIONAL = r"(?:\+44|0044|44)0?([0-9]{10})"   # group 1: the national number without its 0
+_USABLE = r"0(?:[123][0-9]|7[1-57-9])[0-9]{8}"       # 01/02/03/07, not 070 or 076
+
+_SEPARATORS_RE = re.compile(_SEPARATORS)
+_INTERNATIONAL_RE = re.compile(_INTERNATIONAL)
+_USABLE_RE = re.compile(_USABLE)
+
+
+def normalise_uk_phone(raw: str | None) -> str | None:
+    """National form without spaces ('07700900123'), or None when not a usable UK number."""
+    if raw is None:
+        return None
+    digits = _SEPARATORS_RE.sub("", raw)
+    m = _INTERNATIONAL_RE.fullmatch(digits)
+    if m:
+        digits = "0" + m[1]
+    return digits if _USABLE_RE.fullmatch(digits) else None
+
+
+def _sql_braces(pattern: str) -> str:
+    return pattern.replace("{", "{{").replace("}", "}}")
+
+
+# DuckDB expression; fill in with PHONE_NORMALISE_SQL.format(col="victim_phone").
+# (Regex quantifier braces are doubled so that str.format leaves them alone.)
+# regexp_extract returns '' on no match, which nullif turns into NULL.
+PHONE_NORMALISE_SQL = (
+    "nullif(regexp_extract(regexp_replace(regexp_replace(CAST({col} AS VARCHAR), "
+    f"'{_SEPARATORS}', '', 'g'), "
+    f"'^{_sql_braces(_INTERNATIONAL)}$', '0\\1'), "
+    f"'^({_sql_braces(_USABLE)})$', 1), '')"
+)
+
+
+def normalise_uk_phone_expr(col: str) -> pl.Expr:
+    """Polars expression with the same result as `normalise_uk_phone` (null when unusable)."""
+    digits = pl.col(col).str.replace_all(_SEPARATORS, "")
+    national = digits.str.replace(f"^{_INTERNATIONAL}$", "0${1}")
+    return national.str.extract(f"^({_USABLE})$", 1)
+
+
+# ------------------------------------------------------------------------ pseudonyms
+DEV_PSEUDONYM_KEY: bytes = b"vsat-DEVELOPMENT-ONLY-pseudonym-key-never-use-in-production"
+PSEUDONYM_KEY_ENV = "VSAT_PSEUDONYM_KEY"
+_UNIT_SEPARATOR = "\x1f"
+
+
+class PseudonymKeyError(RuntimeError):
+    """The pseudonym key is missing or unsafe for the selected profile."""
+
+
+def _hasher(key: bytes):
+    """msg -> 'S' + 32 hex chars; the keyed HMAC state is set up once and copied per value."""
+    base = hmac.new(key, digestmod=hashlib.sha256)
+
+    def h(msg: str) -> str:
+        m = base.copy()
+        m.update(msg.encode("utf-8"))
+        return "S" + m.hexdigest()[:32]
+    return h
+
+
+def pseudonym(key: bytes, *parts: str) -> str:
+    """'S' + first 32 hex chars of HMAC-SHA256(key, parts joined by '\\x1f').
+
+    A part containing '\\x1f' is refused: it would make ('a\\x1fb', 'c') and
+    ('a', 'b\\x1fc') collide.
+    """
+    if any(_UNIT_SEPARATOR in p for p in parts):
+        raise ValueError("pseudonym parts must not contain the unit separator \\x1f")
+    return _hasher(key)(_UNIT_SEPARATOR.join(parts))
+
+
+def pseudonym_key_from_env(profile: str) -> tuple[bytes, bool]:
+    """(key, is_dev_key) from env VSAT_PSEUDONYM_KEY; the dev key stands in outside production.
+
+    In the 'production' profile a missing, empty or development key raises
+    PseudonymKeyError: pseudonyms made with a published key can be reversed by anyone
+    holding the source identifiers.
+    """
+    value = os.environ.get(PSEUDONYM_KEY_ENV, "").strip()
+    key = value.encode("utf-8") if value else DEV_PSEUDONYM_KEY
+    is_dev = key == DEV_PSEUDONYM_KEY
+    if profile == "production" and is_dev:
+        problem = "is not set" if not value else "is the built-in development key"
+        raise PseudonymKeyError(
+            f"{PSEUDONYM_KEY_ENV} {problem}. The production profile needs a secret key: "
+            f"set {PSEUDONYM_KEY_ENV} to a long random value kept in the force's secret "
+            "store (e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`), "
+            "and keep it stable: changing it changes every survey_id."
+        )
+    return key, is_dev
+
+
+def register_pseudonym_function(
+    conn: duckdb.DuckDBPyConnection, key: bytes, name: str = "vsat_pseudonym"
+) -> None:
+    """Register `name(VARCHAR, VARCHAR) -> VARCHAR` = pseudonym(key, a, b); NULL if either is NULL.
+
+    An Arrow (vectorised) UDF: DuckDB passes whole chunks, so the Python call overhead
+    is per chunk, not per row.
+    """
+    h = _hasher(key)
+
+    def _udf(a: pa.Array, b: pa.Array) -> pa.Array:
+        for col in (a, b):
+            if pc.any(pc.match_substring(col, _UNIT_SEPARATOR)).as_py():
+                raise ValueError("pseudonym parts must not contain the unit separator \\x1f")
+        return pa.array(
+            [None if x is None or y is None else h(f"{x}\x1f{y}")
+             for x, y in zip(a.to_pylist(), b.to_pylist())],
+            type=pa.string(),
+        )
+
+    conn.create_function(
+        name, _udf, ["VARCHAR", "VARCHAR"], "VARCHAR",
+        type="arrow", null_handling="special", side_effects=False,
+    )
+
+
+# ---------------------------------------------------------------- spreadsheet safety
+_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str | None) -> str | None:
+    """Prefix a single quote to a value a spreadsheet could read as a formula (OWASP CSV injection).
+
+    Values starting with '=', '+', '-', '@', tab or carriage return get a leading "'";
+    anything else, and None, is unchanged. A phone written '+447700...' would be
+    altered too, which is why the hand-off writes normalised national-form phones
+    ('07700900123') that never need it.
+    """
+    if value is not None and value.startswith(_FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralise_expr(col: str) -> pl.Expr:
+    """Polars expression with the same result as `neutralise_cell`."""
+    c = pl.col(col)
+    return pl.when(c.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + c).otherwise(c).alias(col)
+
+
+# ---------------------------------------------------------------------------- logs
+def mask_for_log(value: object) -> str:
+    """A stand-in for a personal value in a log or error message; never the value itself."""
+    if value is None:
+        return "<redacted null>"
+    return f"<redacted {len(str(value))} chars>"

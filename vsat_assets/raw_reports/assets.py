@@ -1,0 +1,138 @@
+"""Raw reports: a month of crimes and ASB incidents with victim details, from exports or the generator."""
+
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    ConfigurableResource,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets import settings
+from vsat_assets.partitions import monthly_partitions, months_in, next_month
+from vsat_assets.raw_reports import checks
+from vsat_assets.raw_reports.exports import read_month_exports
+from vsat_assets.raw_reports.generator import GeneratorSettings, generate_month, load_offence_catalogue
+from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
+from vsat_assets.resources import SurveySettings
+from vsat_assets.warehouse import ensure_schemas, transaction
+
+REPORTS_TABLE = "raw.reports"
+OFFENCES_TABLE = "raw.offences"
+
+
+class ReportSource(ConfigurableResource):
+    """Where raw reports come from: the built-in generator or a drop folder of exports."""
+
+    kind: str = "generator"
+    drop_dir: str = ""
+    seed: int = 20190401
+    scale: float = 1.0
+    forces: int = 1
+
+    def frames(self, month: date, areas: tuple[str, ...]) -> Iterator[pl.DataFrame]:
+        if self.kind == "exports":
+            yield read_month_exports(Path(self.drop_dir or settings.drop_dir()), month)
+        elif self.kind == "generator":
+            generator = GeneratorSettings(seed=self.seed, scale=self.scale, forces=self.forces, areas=areas)
+            for frame in generate_month(month, generator):
+                yield frame.with_columns(source_file=pl.lit(f"generator seed={self.seed} scale={self.scale}"))
+        else:
+            raise ValueError(f"report source kind must be 'generator' or 'exports', not {self.kind!r}")
+
+
+def _ensure_inside_month(frame: pl.DataFrame, month: date, source: str) -> None:
+    """Exports are validated row by row on reading; this guards the generator and any future source."""
+    if frame.is_empty():
+        return
+    first, last = frame["report_date"].min(), frame["report_date"].max()
+    if first < month or last >= next_month(month):
+        raise ValueError(f"{source} produced report dates {first}..{last} for the month {month:%Y-%m}")
+
+
+def _report_schema() -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(name, str(dtype)) for name, dtype in REPORT_COLUMNS.items()]
+        + [TableColumn("source_file", "String", "export file name, or the generator's settings")]
+    )
+
+
+@asset(
+    group_name="raw",
+    kinds={"duckdb", "python"},
+    description="Offence codes of the records system and the survey strand each belongs to (empty: not surveyed).",
+    metadata={"dagster/table_name": OFFENCES_TABLE},
+)
+def offence_catalogue(warehouse: DuckDBResource) -> MaterializeResult:
+    catalogue = load_offence_catalogue()
+    with warehouse.get_connection() as conn:
+        ensure_schemas(conn)
+        conn.execute(f"CREATE OR REPLACE TABLE {OFFENCES_TABLE} AS SELECT * FROM catalogue")
+    return MaterializeResult(metadata={"dagster/row_count": catalogue.height})
+
+
+@asset(
+    group_name="raw",
+    kinds={"duckdb", "python"},
+    partitions_def=monthly_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    description=(
+        "Recorded crimes and ASB incidents with victim details, one partition per report month. "
+        "Holds personal data: only the eligibility and sampling stages read it."
+    ),
+    metadata={"dagster/column_schema": _report_schema(), "dagster/table_name": REPORTS_TABLE},
+    check_specs=checks.RAW_REPORT_CHECK_SPECS,
+)
+def raw_reports(
+    context: AssetExecutionContext,
+    warehouse: DuckDBResource,
+    report_source: ReportSource,
+    survey: SurveySettings,
+) -> MaterializeResult:
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    areas = tuple(survey.policing_areas)
+    per_month: dict[str, int] = {}
+    with warehouse.get_connection() as conn:
+        ensure_schemas(conn)
+        conn.execute(report_table_ddl(REPORTS_TABLE))
+        # One transaction for the whole window: a bad file in any month leaves every month as it was.
+        with transaction(conn):
+            conn.execute(f"DELETE FROM {REPORTS_TABLE} WHERE report_date >= ? AND report_date < ?", [start, end])
+            for month in months_in(start, end):
+                rows = 0
+                for frame in report_source.frames(month, areas):
+                    _ensure_inside_month(frame, month, report_source.kind)
+                    arrow = frame.to_arrow()
+                    conn.register("incoming_reports", arrow)
+                    conn.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports")
+                    conn.unregister("incoming_reports")
+                    rows += frame.height
+                per_month[month.strftime("%Y-%m")] = rows
+                context.log.info(f"raw.reports {month:%Y-%m}: {rows} reports from the {report_source.kind}")
+        check_results = checks.evaluate(conn, start, end, areas, per_month)
+        summary = conn.execute(
+            f"""SELECT record_type, count(*) FROM {REPORTS_TABLE}
+                WHERE report_date >= ? AND report_date < ? GROUP BY ALL ORDER BY ALL""",
+            [start, end],
+        ).fetchall()
+        total = conn.execute(f"SELECT count(*) FROM {REPORTS_TABLE}").fetchone()[0]
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "rows_written": sum(per_month.values()),
+            "reports_per_month": MetadataValue.json(per_month),
+            "reports_per_record_type": MetadataValue.json(dict(summary)),
+            "source": report_source.kind,
+        },
+        check_results=check_results,
+    )

@@ -1,0 +1,23 @@
+"""Where the platform keeps its files, read from the environment once."""
+
+import os
+from pathlib import Path
+
+
+def data_dir() -> Path:
+    """Root of generated data (`VSAT_DATA_DIR`, default `./data`)."""
+    return Path(os.environ.get("VSAT_DATA_DIR", "data")).resolve()
+
+
+def warehouse_path() -> Path:
+    return data_dir() / "vsat.duckdb"
+
+
+def drop_dir() -> Path:
+    """Folder of records-system exports (`VSAT_DROP_DIR`, default `<data>/drop`)."""
+    return Path(os.environ.get("VSAT_DROP_DIR", data_dir() / "drop")).resolve()
+
+
+def report_source() -> str:
+    """'generator' (the built-in synthetic data) or 'exports' (the drop folder)."""
+    return os.environ.get("VSAT_REPORT_SOURCE", "generator")

@@ -1,0 +1,104 @@
+"""Turn every SQL model into a Dagster asset, and its YAML tests into asset checks."""
+
+from datetime import date
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets.partitions import financial_year_partitions, monthly_partitions
+from vsat_assets.resources import SurveySettings
+from vsat_assets.sql_runner.build import build_model, run_test
+from vsat_assets.sql_runner.column_tests import tests_for
+from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources
+
+PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+_PARTITIONS = {"month": monthly_partitions, "financial_year": financial_year_partitions}
+
+
+def window_of(context: AssetExecutionContext, model: Model) -> tuple[date, date] | None:
+    if model.partitioned_by == "none":
+        return None
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def _column_schema(model: Model) -> TableSchema:
+    return TableSchema(
+        columns=[TableColumn(name=c.name, type=c.data_type or "", description=c.description) for c in model.columns]
+    )
+
+
+def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tuple[str, str], str]) -> AssetsDefinition:
+    missing = model.sources - source_assets.keys()
+    if missing:
+        raise ModelError(f"{model.path}: source(s) {sorted(missing)} are not declared in sources.yml")
+    deps = [AssetKey(ref) for ref in sorted(model.refs)]
+    deps += [AssetKey(source_assets[source]) for source in sorted(model.sources)]
+    tests = tests_for(model)
+    partitions_def = _PARTITIONS.get(model.partitioned_by)
+
+    @asset(
+        name=model.name,
+        group_name=model.stage,
+        description=model.description,
+        deps=deps,
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
+        kinds={"duckdb", "sql"},
+        owners=list(model.owners),
+        metadata={
+            "dagster/column_schema": _column_schema(model),
+            "dagster/table_name": model.table,
+            "sql_file": str(model.path.relative_to(PROJECT_DIR.parent)),
+        },
+        check_specs=[
+            AssetCheckSpec(t.name, asset=model.name, description=t.description(), blocking=t.blocking)
+            for t in tests
+        ],
+    )
+    def _model_asset(
+        context: AssetExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+    ) -> MaterializeResult:
+        variables = survey.model_vars()
+        window = window_of(context, model)
+        with warehouse.get_connection() as conn:
+            written = build_model(conn, model, models, variables, window)
+            context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
+            check_results = []
+            for test in tests:
+                failing = run_test(conn, test, model, variables, window)
+                check_results.append(
+                    AssetCheckResult(
+                        check_name=test.name,
+                        passed=failing == 0,
+                        severity=AssetCheckSeverity.ERROR if test.blocking else AssetCheckSeverity.WARN,
+                        metadata={"failing_rows": failing},
+                    )
+                )
+            total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+        return MaterializeResult(
+            metadata={"dagster/row_count": total, "rows_written": written},
+            check_results=check_results,
+        )
+
+    return _model_asset
+
+
+def build_sql_assets(project_dir: Path = PROJECT_DIR) -> list[AssetsDefinition]:
+    models = discover_models(project_dir)
+    source_assets = load_sources(project_dir)
+    return [build_asset(model, models, source_assets) for model in models.values()]

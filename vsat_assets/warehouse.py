@@ -1,0 +1,64 @@
+"""The DuckDB warehouse: one file, a schema per lineage stage, transactional window writes."""
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import date
+
+import duckdb
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets import settings
+
+SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops")
+
+
+def warehouse_resource(path: str | None = None) -> DuckDBResource:
+    return DuckDBResource(database=str(path or settings.warehouse_path()))
+
+
+def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
+    for schema in SCHEMAS:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN ... COMMIT, rolled back on any error so stored rows stay as they were."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def replace_window(
+    conn: duckdb.DuckDBPyConnection,
+    table: str,
+    date_column: str,
+    start: date,
+    end: date,
+    insert: Callable[[duckdb.DuckDBPyConnection], None],
+) -> None:
+    """Delete the rows of `table` with `start <= date_column < end`, then run `insert`.
+
+    Both happen in one transaction: a re-run replaces the window, and a failure
+    anywhere leaves the previous rows in place.
+    """
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {table} WHERE {date_column} >= ? AND {date_column} < ?", [start, end])
+        insert(conn)
+
+
+def row_count(conn: duckdb.DuckDBPyConnection, table: str, where: str = "true", params=None) -> int:
+    return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchone()[0]
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
+    schema, name = qualified_name.split(".")
+    found = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+        [schema, name],
+    ).fetchone()[0]
+    return found > 0

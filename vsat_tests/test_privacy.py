@@ -1,0 +1,228 @@
+import hashlib
+import hmac
+import time
+
+import duckdb
+import polars as pl
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from vsat_assets.privacy import (
+    DEV_PSEUDONYM_KEY,
+    PHONE_NORMALISE_SQL,
+    PseudonymKeyError,
+    mask_for_log,
+    neutralise_cell,
+    neutralise_expr,
+    normalise_uk_phone,
+    normalise_uk_phone_expr,
+    pseudonym,
+    pseudonym_key_from_env,
+    register_pseudonym_function,
+)
+
+# ----------------------------------------------------------------------------- phones
+MOBILE_FORMS = [
+    "07700 900123", "07700900123", "+447700900123", "+44 (0)7700 900 123",
+    "0044 7700 900123", "07700-900-123", "(07700) 900123", "07700.900.123",
+    "447700900123", "+44 07700 900123", " 07700 900123 ", "\t07700\t900123",
+]
+JUNK = [
+    "", " ", "unknown", "n/a", "N/A", "000", "0", "none", "-", "07700", "+44",
+    "0770090012", "077009001234", "7700900123",             # too short / long / no 0
+    "08001111111", "09098790123", "07000123456", "07624123456",  # freephone, premium, 070, 076
+    "04123456789", "05123456789", "+3531234567890", "+1 202 555 0143",
+    "07700 900123 ext 4", "07700900123/07700900124", "07700+900123", "+07700900123",
+    "tel 07700900123", "07700900123\n", "０７７００９００１２３",   # full-width digits
+    "44 (0) 7700 90012", "+44 (0)7700 900 1234", "4407700900123X",
+]
+
+
+def sql_normalise(values: list[str | None]) -> list[str | None]:
+    con = duckdb.connect()
+    rows = con.execute(
+        f"SELECT {PHONE_NORMALISE_SQL.format(col='phone')} "
+        "FROM unnest(?::VARCHAR[]) WITH ORDINALITY AS t(phone, i) ORDER BY i",
+        [values],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def polars_normalise(values: list[str | None]) -> list[str | None]:
+    df = pl.DataFrame({"phone": values}, schema={"phone": pl.String})
+    return df.select(normalise_uk_phone_expr("phone")).to_series().to_list()
+
+
+def assert_engines_agree(values: list[str | None]) -> None:
+    expected = [normalise_uk_phone(v) for v in values]
+    assert sql_normalise(values) == expected
+    assert polars_normalise(values) == expected
+
+
+@pytest.mark.parametrize("raw", MOBILE_FORMS)
+def test_mobile_forms_normalise(raw):
+    assert normalise_uk_phone(raw) == "07700900123"
+
+
+@pytest.mark.parametrize("raw", ["(0191) 498 0123", "01914980123", "+44 191 498 0123", "0191-498-0123"])
+def test_landline_normalises(raw):
+    assert normalise_uk_phone(raw) == "01914980123"
+
+
+@pytest.mark.parametrize("raw", ["020 7946 0123", "0300 123 4567", "07911 123456"])
+def test_other_usable_prefixes(raw):
+    assert normalise_uk_phone(raw) == "".join(c for c in raw if c.isdigit())
+
+
+@pytest.mark.parametrize("raw", JUNK + [None])
+def test_junk_is_none(raw):
+    assert normalise_uk_phone(raw) is None
+
+
+def test_engines_agree_on_fixed_corpus():
+    assert_engines_agree(MOBILE_FORMS + JUNK + [None, "(0191) 498 0123"])
+
+
+# A valid national number, then written in one of the messy ways call handlers type it.
+_prefixes = st.sampled_from(["01", "02", "03", "071", "073", "074", "075", "077", "078", "079"])
+national_numbers = st.builds(
+    lambda p, rest: (p + rest)[:11], _prefixes, st.text("0123456789", min_size=10, max_size=10)
+)
+_seps = st.sampled_from(["", "", "", " ", "  ", "-", ".", "\t", "(", ")"])
+
+
+@st.composite
+def messy_valid(draw):
+    national = draw(national_numbers)
+    lead = draw(st.sampled_from(["0", "+44", "+44 (0)", "+44(0) ", "0044 ", "0044", "44", "+44 0", "(0)"]))
+    digits = [draw(_seps) + d for d in national[1:]]
+    text = draw(st.sampled_from(["", " "])) + lead + draw(_seps) + "".join(digits) + draw(_seps)
+    return national, text
+
+
+junk = st.one_of(
+    st.text(alphabet="0123456789+() .-\t/x#", max_size=18),
+    st.text(max_size=15),
+    national_numbers.map(lambda n: n[:-1]),          # one digit short
+    national_numbers.map(lambda n: n + "5"),          # one digit long
+    st.builds(lambda d: "0" + d + "1234567890"[:9], st.sampled_from("0456789")),  # bad ranges
+)
+phone_inputs = st.one_of(messy_valid().map(lambda pair: pair[1]), junk, st.none())
+
+
+@given(messy_valid())
+def test_messy_formats_of_valid_numbers_normalise(pair):
+    national, text = pair
+    assert normalise_uk_phone(text) == national
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(phone_inputs, min_size=1, max_size=60))
+def test_python_sql_polars_agree(values):
+    assert_engines_agree(values)
+
+
+# ------------------------------------------------------------------------- pseudonyms
+KEY = b"test-key-0123456789abcdef"
+
+
+def test_pseudonym_format_and_stability():
+    p = pseudonym(KEY, "DUR", "person-42")
+    assert p == pseudonym(KEY, "DUR", "person-42")
+    assert len(p) == 33 and p[0] == "S" and all(c in "0123456789abcdef" for c in p[1:])
+
+
+def test_pseudonym_depends_on_key_and_parts():
+    p = pseudonym(KEY, "DUR", "person-42")
+    assert p != pseudonym(b"another-key", "DUR", "person-42")
+    assert p != pseudonym(KEY, "DUR", "person-43")
+    assert p != pseudonym(KEY, "DURperson-42")
+    assert pseudonym(KEY, "ab", "c") != pseudonym(KEY, "a", "bc")
+
+
+def test_pseudonym_refuses_unit_separator_in_parts():
+    with pytest.raises(ValueError):
+        pseudonym(KEY, "a\x1fb", "c")
+
+
+@given(st.text(min_size=3, max_size=20).filter(lambda s: "\x1f" not in s),
+       st.text(min_size=3, max_size=20).filter(lambda s: "\x1f" not in s))
+def test_pseudonym_never_contains_inputs(a, b):
+    p = pseudonym(KEY, a, b)
+    assert a not in p and b not in p
+
+
+def test_key_from_env_dev_fallback(monkeypatch):
+    monkeypatch.delenv("VSAT_PSEUDONYM_KEY", raising=False)
+    assert pseudonym_key_from_env("dev") == (DEV_PSEUDONYM_KEY, True)
+    monkeypatch.setenv("VSAT_PSEUDONYM_KEY", "a-real-secret")
+    assert pseudonym_key_from_env("dev") == (b"a-real-secret", False)
+    assert pseudonym_key_from_env("production") == (b"a-real-secret", False)
+
+
+@pytest.mark.parametrize("value", [None, "", "   ", DEV_PSEUDONYM_KEY.decode()])
+def test_production_refuses_missing_or_dev_key(monkeypatch, value):
+    if value is None:
+        monkeypatch.delenv("VSAT_PSEUDONYM_KEY", raising=False)
+    else:
+        monkeypatch.setenv("VSAT_PSEUDONYM_KEY", value)
+    with pytest.raises(PseudonymKeyError, match="set VSAT_PSEUDONYM_KEY"):
+        pseudonym_key_from_env("production")
+
+
+def test_pseudonym_is_truncated_hmac_sha256():
+    expected = hmac.new(KEY, b"DUR\x1fperson-42", hashlib.sha256).hexdigest()[:32]
+    assert pseudonym(KEY, "DUR", "person-42") == "S" + expected
+
+
+def test_duckdb_udf_matches_python():
+    con = duckdb.connect()
+    register_pseudonym_function(con, KEY)
+    pairs = [("DUR", f"person-{i}") for i in range(5000)] + [("DUR", "Ünïcødé ☎"), ("", "")]
+    t = pa.table({"i": range(len(pairs)), "f": [a for a, _ in pairs], "p": [b for _, b in pairs]})
+    con.register("t", t)
+    got = [r[0] for r in con.execute("SELECT vsat_pseudonym(f, p) FROM t ORDER BY i").fetchall()]
+    assert got == [pseudonym(KEY, a, b) for a, b in pairs]
+    assert con.execute("SELECT vsat_pseudonym(NULL, 'x'), vsat_pseudonym('x', NULL)").fetchone() == (None, None)
+    with pytest.raises(duckdb.Error, match="unit separator"):
+        con.execute("SELECT vsat_pseudonym('a' || chr(31) || 'b', 'c')").fetchall()
+
+
+@pytest.mark.slow
+def test_duckdb_udf_throughput_500k(capsys):
+    con = duckdb.connect()
+    register_pseudonym_function(con, KEY)
+    start = time.perf_counter()
+    n, distinct = con.execute(
+        "SELECT count(*), count(DISTINCT vsat_pseudonym('DUR', 'person-' || i::VARCHAR)) FROM range(500000) r(i)"
+    ).fetchone()
+    elapsed = time.perf_counter() - start
+    assert n == distinct == 500_000
+    with capsys.disabled():
+        print(f"\nvsat_pseudonym: 500,000 rows in {elapsed:.2f}s = {n / elapsed:,.0f} rows/s")
+
+
+# ------------------------------------------------------------------ spreadsheet safety
+@pytest.mark.parametrize("value", ["=SUM(A1)", "+44 7700 900123", "-2+3", "@cmd", "\tx", "\rx", "=", "+"])
+def test_formula_prefixes_neutralised(value):
+    assert neutralise_cell(value) == "'" + value
+
+
+@pytest.mark.parametrize("value", ["Smith", "O'Brien", "Anne-Marie", "07700900123", "", " =x", "Ms", None])
+def test_ordinary_values_unchanged(value):
+    assert neutralise_cell(value) == value
+
+
+@given(st.lists(st.one_of(st.none(), st.text(max_size=8), st.sampled_from(["=", "+", "-", "@", "\t", "\r"]))))
+def test_neutralise_expr_matches_python(values):
+    df = pl.DataFrame({"v": values}, schema={"v": pl.String})
+    assert df.select(neutralise_expr("v")).to_series().to_list() == [neutralise_cell(v) for v in values]
+
+
+# ------------------------------------------------------------------------------- logs
+def test_mask_for_log_never_returns_value():
+    assert mask_for_log("07700900123") == "<redacted 11 chars>"
+    assert "07700900123" not in mask_for_log("07700900123")
+    assert mask_for_log(None) == "<redacted null>"
