@@ -1,12 +1,28 @@
-"""The code location: every asset, check, schedule and resource of the VSAT platform."""
+"""The code location: every asset, check, job and resource of the VSAT platform."""
 
-from dagster import Definitions, in_process_executor
+from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, load_asset_checks_from_modules
 
 from vsat_assets import settings
+from vsat_assets.eligibility import checks as eligibility_checks
 from vsat_assets.raw_reports.assets import ReportSource, offence_catalogue, raw_reports
 from vsat_assets.resources import SurveySettings
+from vsat_assets.sampling import checks as sampling_checks
+from vsat_assets.sampling.assets import opt_out_register
 from vsat_assets.sql_runner.assets import build_sql_assets
 from vsat_assets.warehouse import warehouse_resource
+
+MONTHLY_GROUPS = ("raw_reports", "eligibility", "sampling")
+
+monthly_survey_job = define_asset_job(
+    "monthly_survey_job",
+    selection=AssetSelection.groups(*MONTHLY_GROUPS) - AssetSelection.assets("opt_out_register"),
+    description="A month's reports through eligibility and sampling to the contractor hand-off.",
+)
+record_opt_out_job = define_asset_job(
+    "record_opt_out",
+    selection=AssetSelection.assets("opt_out_register"),
+    description="Add an emailed opt-out request: launch with the request in the config.",
+)
 
 
 def resources() -> dict:
@@ -18,7 +34,9 @@ def resources() -> dict:
 
 
 defs = Definitions(
-    assets=[offence_catalogue, raw_reports, *build_sql_assets()],
+    assets=[offence_catalogue, raw_reports, opt_out_register, *build_sql_assets()],
+    asset_checks=load_asset_checks_from_modules([eligibility_checks, sampling_checks]),
+    jobs=[monthly_survey_job, record_opt_out_job],
     resources=resources(),
     # Steps run one after another in the run's process: DuckDB takes one writer at a time.
     executor=in_process_executor,

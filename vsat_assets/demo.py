@@ -25,7 +25,7 @@ def _instance() -> DagsterInstance:
 
 def build_demo_year(instance: DagsterInstance) -> None:
     result = materialize(
-        defs.assets,
+        [*defs.assets, *defs.asset_checks],
         resources=defs.resources,
         instance=instance,
         tags=PARTITION_RANGE_TAGS,

@@ -5,6 +5,15 @@ from pydantic import Field
 
 from vsat_assets.raw_reports.schema import DURHAM_AREAS
 
+SURVEY_STRANDS = (
+    "BURGLARY", "VEHICLE", "VIOLENCE", "CRIMINAL_DAMAGE", "HARASSMENT", "FRAUD", "HATE", "ASB", "DOMESTIC_ABUSE",
+)
+# Eligibility rules in the order they apply (domain brief, section 3); first match wins.
+EXCLUSION_RULES = (
+    "OUT_OF_SCOPE", "UNDER_AGE", "NOT_A_PERSON", "POLICE_ON_DUTY", "DECEASED", "SENSITIVE",
+    "NOT_SAFE_TO_CONTACT", "NO_PHONE", "OPTED_OUT", "RECENTLY_SURVEYED", "DUPLICATE_IN_MONTH",
+)
+
 
 class SurveySettings(ConfigurableResource):
     """The survey's rules. The SQL models see each field as `{{ var('<field>') }}`."""
@@ -12,8 +21,34 @@ class SurveySettings(ConfigurableResource):
     force_name: str = "Durham Constabulary"
     policing_areas: list[str] = Field(default=list(DURHAM_AREAS))
     min_age: int = Field(default=18, description="Victims younger than this at report are not surveyed.")
+    exclusion_rules: list[str] = Field(
+        default=list(EXCLUSION_RULES), description="Rules to apply; leave one out to switch it off."
+    )
+    sample_rate: float = Field(default=0.15, description="Share of eligible victims sampled in every stratum.")
+    domestic_abuse_sample_rate: float = Field(default=0.15, description="The domestic abuse survey's own rate.")
+    strand_sample_rates: dict[str, float] = Field(
+        default_factory=dict, description="Per-strand rates overriding sample_rate, e.g. {'HATE': 0.5}."
+    )
+    sample_seed: int = Field(default=20190401, description="Seed of the keyed ordering that selects the sample.")
+    recontact_months: int = Field(default=12, description="No one is handed off twice within this many months.")
+    handoff_day: int = Field(default=1, description="Day of the month after the sampling month the hand-off is sent.")
     contact_from_days: int = 56
     contact_until_days: int = 84
 
+    def sample_rates(self) -> dict[str, float]:
+        rates = {strand: self.sample_rate for strand in SURVEY_STRANDS}
+        rates["DOMESTIC_ABUSE"] = self.domestic_abuse_sample_rate
+        unknown = self.strand_sample_rates.keys() - set(SURVEY_STRANDS)
+        if unknown:
+            raise ValueError(f"strand_sample_rates names unknown strands {sorted(unknown)}")
+        rates.update(self.strand_sample_rates)
+        bad = {s: r for s, r in rates.items() if not 0 < r <= 1}
+        if bad:
+            raise ValueError(f"sample rates must be in (0, 1]: {bad}")
+        return rates
+
     def model_vars(self) -> dict:
-        return self.model_dump()
+        unknown = set(self.exclusion_rules) - set(EXCLUSION_RULES)
+        if unknown:
+            raise ValueError(f"exclusion_rules names unknown rules {sorted(unknown)}; known: {EXCLUSION_RULES}")
+        return {**self.model_dump(), "sample_rates": self.sample_rates(), "exclusion_rules": self.exclusion_rules or [""]}

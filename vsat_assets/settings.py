@@ -21,3 +21,15 @@ def drop_dir() -> Path:
 def report_source() -> str:
     """'generator' (the built-in synthetic data) or 'exports' (the drop folder)."""
     return os.environ.get("VSAT_REPORT_SOURCE", "generator")
+
+
+def profile() -> str:
+    """'development' (default) or 'production': production refuses the built-in pseudonym key."""
+    return os.environ.get("VSAT_PROFILE", "development")
+
+
+def pseudonym_key() -> tuple[bytes, bool]:
+    """(key, is_development_key) for survey ids and register keys (`VSAT_PSEUDONYM_KEY`)."""
+    from vsat_assets.privacy import pseudonym_key_from_env
+
+    return pseudonym_key_from_env(profile())

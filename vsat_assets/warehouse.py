@@ -11,6 +11,27 @@ from vsat_assets import settings
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops")
 
+# Operational registers: never partitioned, never rebuilt; rows are only added
+# (and, for retention, personal columns blanked).
+OPS_TABLES = {
+    "ops.opt_out_register": """(
+        person_key VARCHAR,          -- pseudonym of the victim's person id, when known
+        phone_key VARCHAR,           -- pseudonym of the normalised UK phone number, when known
+        opted_out_on DATE NOT NULL,
+        channel VARCHAR NOT NULL,    -- CONTRACTOR_RETURNS or EMAIL
+        source VARCHAR,              -- returns file name, or the request's reference
+        recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+        CHECK (person_key IS NOT NULL OR phone_key IS NOT NULL)
+    )""",
+    "ops.contact_history": """(
+        person_key VARCHAR NOT NULL,
+        survey_id VARCHAR NOT NULL,
+        sampling_month DATE NOT NULL,
+        handed_off_on DATE NOT NULL,
+        recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )""",
+}
+
 
 def warehouse_resource(path: str | None = None) -> DuckDBResource:
     return DuckDBResource(database=str(path or settings.warehouse_path()))
@@ -19,6 +40,8 @@ def warehouse_resource(path: str | None = None) -> DuckDBResource:
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    for table, columns in OPS_TABLES.items():
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} {columns}")
 
 
 @contextmanager

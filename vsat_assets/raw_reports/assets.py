@@ -20,7 +20,7 @@ from dagster_duckdb import DuckDBResource
 from vsat_assets import settings
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.raw_reports import checks
-from vsat_assets.raw_reports.exports import read_month_exports
+from vsat_assets.raw_reports.exports import export_files_for_month, read_month_exports
 from vsat_assets.raw_reports.generator import GeneratorSettings, generate_month, load_offence_catalogue
 from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
@@ -41,7 +41,11 @@ class ReportSource(ConfigurableResource):
 
     def frames(self, month: date, areas: tuple[str, ...]) -> Iterator[pl.DataFrame]:
         if self.kind == "exports":
-            yield read_month_exports(Path(self.drop_dir or settings.drop_dir()), month)
+            drop_dir = Path(self.drop_dir or settings.drop_dir())
+            if not export_files_for_month(drop_dir, month):
+                # An absent export must not empty a stored month.
+                raise FileNotFoundError(f"no export file reports_{month:%Y-%m}*.csv|parquet in {drop_dir}")
+            yield read_month_exports(drop_dir, month)
         elif self.kind == "generator":
             generator = GeneratorSettings(seed=self.seed, scale=self.scale, forces=self.forces, areas=areas)
             for frame in generate_month(month, generator):
@@ -67,7 +71,7 @@ def _report_schema() -> TableSchema:
 
 
 @asset(
-    group_name="raw",
+    group_name="raw_reports",
     kinds={"duckdb", "python"},
     description="Offence codes of the records system and the survey strand each belongs to (empty: not surveyed).",
     metadata={"dagster/table_name": OFFENCES_TABLE},
@@ -81,7 +85,7 @@ def offence_catalogue(warehouse: DuckDBResource) -> MaterializeResult:
 
 
 @asset(
-    group_name="raw",
+    group_name="raw_reports",
     kinds={"duckdb", "python"},
     partitions_def=monthly_partitions,
     backfill_policy=BackfillPolicy.single_run(),

@@ -21,7 +21,8 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
-from vsat_assets.sql_runner.build import build_model, run_test
+from vsat_assets import settings
+from vsat_assets.sql_runner.build import build_model, prepare_connection, run_test, summarise
 from vsat_assets.sql_runner.column_tests import tests_for
 from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources
 
@@ -47,13 +48,13 @@ def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tupl
     if missing:
         raise ModelError(f"{model.path}: source(s) {sorted(missing)} are not declared in sources.yml")
     deps = [AssetKey(ref) for ref in sorted(model.refs)]
-    deps += [AssetKey(source_assets[source]) for source in sorted(model.sources)]
+    deps += [AssetKey(source_assets[source]) for source in sorted(model.sources) if source_assets[source]]
     tests = tests_for(model)
     partitions_def = _PARTITIONS.get(model.partitioned_by)
 
     @asset(
         name=model.name,
-        group_name=model.stage,
+        group_name=model.group,
         description=model.description,
         deps=deps,
         partitions_def=partitions_def,
@@ -76,6 +77,7 @@ def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tupl
         variables = survey.model_vars()
         window = window_of(context, model)
         with warehouse.get_connection() as conn:
+            prepare_connection(conn, settings.pseudonym_key()[0])
             written = build_model(conn, model, models, variables, window)
             context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
             check_results = []
@@ -90,8 +92,12 @@ def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tupl
                     )
                 )
             total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+            summary = summarise(conn, model, models, variables, window)
+        metadata = {"dagster/row_count": total, "rows_written": written}
+        if summary:
+            metadata["summary"] = MetadataValue.md(summary)
         return MaterializeResult(
-            metadata={"dagster/row_count": total, "rows_written": written},
+            metadata=metadata,
             check_results=check_results,
         )
 

@@ -28,10 +28,12 @@ class ColumnTest:
         if self.kind == "not_null":
             return f"SELECT count(*) FROM ({rows}) WHERE {self.column} IS NULL"
         if self.kind in ("unique", "unique_combination"):
-            cols = self.column if self.kind == "unique" else ", ".join(self.argument)
+            # Like dbt: nulls are not compared, so a column may be unique where set.
+            cols = [self.column] if self.kind == "unique" else list(self.argument)
+            present = " AND ".join(f"{c} IS NOT NULL" for c in cols) if self.kind == "unique" else "true"
             return (
                 f"SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM ({rows}) "
-                f"GROUP BY {cols} HAVING count(*) > 1)"
+                f"WHERE {present} GROUP BY {', '.join(cols)} HAVING count(*) > 1)"
             )
         if self.kind == "accepted_values":
             values = self.argument

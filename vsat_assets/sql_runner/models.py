@@ -6,6 +6,8 @@ A model is `<stage>/<name>.sql` with a sibling `<name>.yml`. The SQL may use:
 - `{{ source('raw', 'reports') }}`  -> a table written by a Python asset (see `sources.yml`)
 - `{{ window_start }}`, `{{ window_end }}` -> the partition window as DATE literals
 - `{{ var('min_age') }}`            -> a setting, rendered as a SQL literal
+- `{{ this }}`                      -> the model's own table (earlier partitions of a
+                                       model built `month_by_month`)
 """
 
 import re
@@ -46,9 +48,12 @@ class Model:
     window_column: str | None
     columns: tuple[ColumnDoc, ...]
     model_tests: tuple = ()
+    group: str = ""
     refs: frozenset[str] = field(default_factory=frozenset)
     sources: frozenset[tuple[str, str]] = field(default_factory=frozenset)
     owners: tuple[str, ...] = ()
+    month_by_month: bool = False
+    summary_sql: str | None = None
 
     @property
     def table(self) -> str:
@@ -60,7 +65,7 @@ def _calls(sql: str, path: Path) -> list[tuple[str, list[str]]]:
     for expression in _JINJA.findall(sql):
         match = _CALL.match(expression)
         if match is None:
-            if expression in ("window_start", "window_end"):
+            if expression in ("window_start", "window_end", "this"):
                 calls.append((expression, []))
                 continue
             raise ModelError(f"{path}: cannot understand '{{{{ {expression} }}}}'")
@@ -86,6 +91,8 @@ def load_model(path: Path) -> Model:
         raise ModelError(f"{doc_path}: partitioned_by must be one of {PARTITIONINGS}")
     if partitioned_by != "none" and not doc.get("window_column"):
         raise ModelError(f"{doc_path}: a partitioned model needs window_column")
+    if doc.get("build") == "month_by_month" and partitioned_by != "month":
+        raise ModelError(f"{doc_path}: build: month_by_month needs partitioned_by: month")
     refs, sources = set(), set()
     for kind, args in _calls(sql, path):
         if kind == "ref":
@@ -113,9 +120,12 @@ def load_model(path: Path) -> Model:
         window_column=doc.get("window_column"),
         columns=columns,
         model_tests=tuple(doc.get("tests", ())),
+        group=doc.get("group", path.parent.name),
         refs=frozenset(refs),
         sources=frozenset(sources),
         owners=tuple(doc.get("owners", ())),
+        month_by_month=doc.get("build") == "month_by_month",
+        summary_sql=doc.get("summary"),
     )
 
 
@@ -134,8 +144,12 @@ def discover_models(project_dir: Path) -> dict[str, Model]:
     return models
 
 
-def load_sources(project_dir: Path) -> dict[tuple[str, str], str]:
-    """(schema, table) -> the asset that writes it, from `sources.yml`."""
+def load_sources(project_dir: Path) -> dict[tuple[str, str], str | None]:
+    """(schema, table) -> the asset that writes it, from `sources.yml`.
+
+    None marks a register written further down the lineage (e.g. the contact
+    history, appended by the hand-off): read for history, not a dependency.
+    """
     doc = yaml.safe_load((project_dir / "sources.yml").read_text(encoding="utf-8"))
     return {
         (schema, table): spec["asset"]
@@ -151,14 +165,26 @@ def sql_literal(value) -> str:
         return repr(value)
     if isinstance(value, date):
         return f"DATE '{value.isoformat()}'"
+    if isinstance(value, dict):
+        return "MAP {" + ", ".join(f"{sql_literal(k)}: {sql_literal(v)}" for k, v in value.items()) + "}"
     if isinstance(value, (list, tuple)):
         return "(" + ", ".join(sql_literal(v) for v in value) + ")"
     return "'" + str(value).replace("'", "''") + "'"
 
 
-def render(model: Model, models: dict[str, Model], variables: dict, window: tuple[date, date] | None) -> str:
+def render(
+    model: Model,
+    models: dict[str, Model],
+    variables: dict,
+    window: tuple[date, date] | None,
+    sql: str | None = None,
+) -> str:
+    """The model's SQL (or another text of it, e.g. its summary) with every {{ }} filled in."""
+
     def replace(match: re.Match) -> str:
         expression = match.group(1)
+        if expression == "this":
+            return model.table
         if expression in ("window_start", "window_end"):
             if window is None:
                 raise ModelError(f"{model.path}: {expression} used in an unpartitioned model")
@@ -172,4 +198,4 @@ def render(model: Model, models: dict[str, Model], variables: dict, window: tupl
             raise ModelError(f"{model.path}: var('{args[0]}') is not set")
         return sql_literal(variables[args[0]])
 
-    return _JINJA.sub(replace, model.sql)
+    return _JINJA.sub(replace, model.sql if sql is None else sql)

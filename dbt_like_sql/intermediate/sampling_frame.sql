@@ -1,0 +1,98 @@
+-- The month's eligible victims screened once more at sampling time, then a stratified
+-- random sample: within each force x strand x area, victims are ordered by a keyed hash
+-- of the seed and their survey_id and the first round(rate * eligible) are taken.
+-- Built month by month so that each month sees who the months before it sampled.
+with eligible as (
+    select *
+    from {{ ref('eligible_victims') }}
+    where report_date >= {{ window_start }}
+      and report_date < {{ window_end }}
+),
+
+handoff as (
+    select ({{ window_end }} + ({{ var('handoff_day') }} - 1) * interval 1 day)::date as handoff_date
+),
+
+recently_handed_off as (
+    select person_key
+    from {{ this }}
+    where selection = 'SAMPLED'
+      and report_date >= {{ window_start }} - {{ var('recontact_months') }} * interval 1 month
+      and report_date < {{ window_start }}
+    union
+    select person_key
+    from {{ source('ops', 'contact_history') }}
+    where sampling_month >= {{ window_start }} - {{ var('recontact_months') }} * interval 1 month
+      and sampling_month < {{ window_start }}
+),
+
+opt_outs as (
+    select person_key, phone_key
+    from {{ source('ops', 'opt_out_register') }}
+),
+
+screened as (
+    select
+        eligible.*,
+        handoff.handoff_date,
+        (report_date + {{ var('contact_from_days') }} * interval 1 day)::date as contact_from,
+        (report_date + {{ var('contact_until_days') }} * interval 1 day)::date as contact_until,
+        case
+            when 'RECENTLY_SURVEYED' in {{ var('exclusion_rules') }}
+                and person_key in (select person_key from recently_handed_off) then 'RECENTLY_SURVEYED'
+            when 'OPTED_OUT' in {{ var('exclusion_rules') }} and (
+                person_key in (select person_key from opt_outs)
+                or phone_key in (select phone_key from opt_outs)
+            ) then 'OPTED_OUT'
+            when contact_until <= handoff.handoff_date then 'WINDOW_CLOSED'
+        end as screened_out
+    from eligible
+    cross join handoff
+),
+
+candidates as (
+    select
+        screened.*,
+        {{ var('sample_rates') }}[survey_strand] as target_rate,
+        count(*) over stratum as stratum_eligible,
+        row_number() over (stratum order by md5({{ var('sample_seed') }} || '/' || survey_id), survey_id) as draw_order
+    from screened
+    where screened_out is null
+    window stratum as (partition by report_month, force_code, survey_strand, policing_area)
+),
+
+drawn as (
+    select
+        candidates.*,
+        -- at least one per stratum, so every stratum is represented and its weights add up
+        greatest(1, round(target_rate * stratum_eligible))::integer as stratum_sampled
+    from candidates
+)
+
+select
+    screened.report_month,
+    screened.report_date,
+    screened.force_code,
+    screened.crime_reference,
+    screened.victim_person_id,
+    screened.survey_id,
+    screened.person_key,
+    screened.phone_key,
+    screened.survey_strand,
+    screened.policing_area,
+    screened.victim_ethnicity,
+    screened.handoff_date,
+    screened.contact_from,
+    screened.contact_until,
+    case
+        when screened.screened_out is not null then screened.screened_out
+        when drawn.draw_order <= drawn.stratum_sampled then 'SAMPLED'
+        else 'NOT_SAMPLED'
+    end as selection,
+    drawn.target_rate,
+    drawn.stratum_eligible,
+    drawn.stratum_sampled,
+    case when drawn.draw_order <= drawn.stratum_sampled
+        then drawn.stratum_eligible / drawn.stratum_sampled end as design_weight
+from screened
+left join drawn using (survey_id)

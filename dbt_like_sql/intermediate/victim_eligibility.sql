@@ -1,0 +1,86 @@
+-- Every victim of the month's reports, eligible or excluded with the first rule that matches
+-- (domain brief, section 3). RECENTLY_SURVEYED is applied by sampling_frame, which sees
+-- the earlier months' samples.
+with victims as (
+    select *
+    from {{ ref('stg_reports') }}
+    where report_date >= {{ window_start }}
+      and report_date < {{ window_end }}
+),
+
+opt_outs as (
+    select person_key, phone_key
+    from {{ source('ops', 'opt_out_register') }}
+),
+
+rules_1_to_8 as (
+    select
+        victims.*,
+        case
+            when 'OUT_OF_SCOPE' in {{ var('exclusion_rules') }} and survey_strand is null then 'OUT_OF_SCOPE'
+            when 'UNDER_AGE' in {{ var('exclusion_rules') }} and victim_age < {{ var('min_age') }} then 'UNDER_AGE'
+            when 'NOT_A_PERSON' in {{ var('exclusion_rules') }} and is_organisation then 'NOT_A_PERSON'
+            when 'POLICE_ON_DUTY' in {{ var('exclusion_rules') }} and police_on_duty then 'POLICE_ON_DUTY'
+            when 'DECEASED' in {{ var('exclusion_rules') }} and is_deceased then 'DECEASED'
+            when 'SENSITIVE' in {{ var('exclusion_rules') }} and is_sensitive then 'SENSITIVE'
+            when 'NOT_SAFE_TO_CONTACT' in {{ var('exclusion_rules') }} and is_domestic_abuse and not safe_to_contact
+                then 'NOT_SAFE_TO_CONTACT'
+            when 'NO_PHONE' in {{ var('exclusion_rules') }} and phone_normalised is null then 'NO_PHONE'
+        end as early_reason
+    from victims
+),
+
+-- Pseudonyms cost a keyed hash each: only for victims still in the running.
+keyed as (
+    select
+        rules_1_to_8.*,
+        case when early_reason is null
+            then vsat_pseudonym('person', force_code || '/' || victim_person_id) end as person_key,
+        case when early_reason is null
+            then vsat_pseudonym('phone', phone_normalised) end as phone_key,
+        case when early_reason is null
+            then vsat_pseudonym(force_code || '/' || victim_person_id, crime_reference) end as survey_id
+    from rules_1_to_8
+),
+
+rule_9 as (
+    select
+        keyed.*,
+        coalesce(
+            early_reason,
+            case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and (
+                person_key in (select person_key from opt_outs)
+                or phone_key in (select phone_key from opt_outs)
+            ) then 'OPTED_OUT' end
+        ) as reason_before_duplicates
+    from keyed
+),
+
+rule_11 as (
+    select
+        rule_9.*,
+        case
+            when reason_before_duplicates is null and 'DUPLICATE_IN_MONTH' in {{ var('exclusion_rules') }}
+                and row_number() over (
+                    partition by force_code, victim_person_id, report_month, reason_before_duplicates is null
+                    order by report_date, crime_reference
+                ) > 1
+            then 'DUPLICATE_IN_MONTH'
+        end as duplicate_reason
+    from rule_9
+)
+
+select
+    report_month,
+    report_date,
+    force_code,
+    crime_reference,
+    victim_person_id,
+    survey_strand,
+    policing_area,
+    victim_ethnicity,
+    coalesce(reason_before_duplicates, duplicate_reason) as exclusion_reason,
+    case when coalesce(reason_before_duplicates, duplicate_reason) is null then survey_id end as survey_id,
+    person_key,
+    phone_key
+from rule_11

@@ -1,0 +1,44 @@
+"""Add an emailed opt-out request from the command line:
+
+    .venv/bin/python -m vsat_assets.sampling --surname Example --phone "07700 900123" --reference EMAIL-42
+
+Writes to the warehouse file directly, so it waits for no run: if a run holds the
+file, it says so; try again, or use the `record_opt_out` job in the Dagster UI.
+"""
+
+import argparse
+import sys
+from datetime import date
+
+import duckdb
+
+from vsat_assets import settings
+from vsat_assets.sampling.opt_outs import record_direct_request
+from vsat_assets.warehouse import ensure_schemas, transaction
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vsat_assets.sampling", description="Record an emailed opt-out.")
+    parser.add_argument("--surname", required=True)
+    parser.add_argument("--phone", required=True)
+    parser.add_argument("--received-on", type=date.fromisoformat, default=date.today())
+    parser.add_argument("--reference", default="")
+    args = parser.parse_args(argv)
+    try:
+        conn = duckdb.connect(str(settings.warehouse_path()))
+    except duckdb.IOException:
+        print(f"{settings.warehouse_path()} is in use by a run; try again when it ends", file=sys.stderr)
+        return 1
+    with conn:
+        ensure_schemas(conn)
+        with transaction(conn):
+            added = record_direct_request(
+                conn, settings.pseudonym_key()[0], surname=args.surname, phone=args.phone,
+                received_on=args.received_on, reference=args.reference,
+            )
+    print(f"opt-out recorded: {added} new register entries" if added else "already on the register")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

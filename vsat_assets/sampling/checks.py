@@ -1,0 +1,129 @@
+"""Checks on the sample: rates, weights, exclusions, windows. Blocking ones stop the hand-off."""
+
+import pandas as pd
+from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets.partitions import monthly_partitions
+from vsat_assets.resources import SURVEY_STRANDS, SurveySettings
+
+STRATUM_RATES = "stratum_rates_on_target"
+NO_OPTED_OUT_OR_RECENT = "no_opted_out_or_recently_surveyed"
+WEIGHTS_ADD_UP = "weights_add_up_to_eligible"
+COHORT_EXPECTATIONS = "cohort_expectations"
+
+STRATUM = "force_code, survey_strand, policing_area"
+
+
+def _window(context: AssetCheckExecutionContext) -> list:
+    window = context.partition_time_window
+    return [window.start.date(), window.end.date()]
+
+
+@asset_check(asset="sampling_frame", name=STRATUM_RATES, partitions_def=monthly_partitions, blocking=True,
+             description="In every stratum the sample is round(rate x eligible) (at least one), and no more.")
+def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+    with warehouse.get_connection() as conn:
+        off_target = conn.execute(
+            f"""SELECT {STRATUM}, strftime(report_month, '%Y-%m') AS month,
+                       count(*) FILTER (WHERE selection IN ('SAMPLED', 'NOT_SAMPLED')) AS eligible,
+                       count(*) FILTER (WHERE selection = 'SAMPLED') AS sampled,
+                       any_value(target_rate) AS rate
+                FROM intermediate.sampling_frame
+                WHERE report_date >= $1 AND report_date < $2
+                GROUP BY ALL
+                HAVING eligible > 0
+                   AND abs(sampled - rate * eligible) > 0.5 AND NOT (sampled = 1 AND rate * eligible < 1)""",
+            _window(context),
+        ).fetchall()
+    return AssetCheckResult(passed=not off_target, metadata={"strata_off_target": len(off_target)})
+
+
+@asset_check(asset="sampled_cohort", name=NO_OPTED_OUT_OR_RECENT, partitions_def=monthly_partitions, blocking=True,
+             description="No one in the cohort had opted out before the hand-off, or was handed off in the "
+                         "previous recontact_months months.")
+def no_opted_out_or_recently_surveyed(
+    context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+) -> AssetCheckResult:
+    with warehouse.get_connection() as conn:
+        opted_out, recent = conn.execute(
+            """WITH cohort AS (SELECT * FROM intermediate.sampled_cohort WHERE report_date >= $1 AND report_date < $2),
+                    earlier AS (
+                        SELECT person_key, report_month AS sampling_month FROM intermediate.sampling_frame
+                        WHERE selection = 'SAMPLED'
+                        UNION ALL
+                        SELECT person_key, sampling_month FROM ops.contact_history)
+               SELECT
+                 (SELECT count(*) FROM cohort c JOIN ops.opt_out_register r
+                    ON (r.person_key = c.person_key OR r.phone_key = c.phone_key)
+                   AND r.opted_out_on < c.handoff_date),
+                 (SELECT count(DISTINCT c.survey_id) FROM cohort c JOIN earlier e
+                    ON e.person_key = c.person_key
+                   AND e.sampling_month < c.sampling_month
+                   AND e.sampling_month >= c.sampling_month - $3 * INTERVAL 1 MONTH)""",
+            [*_window(context), survey.recontact_months],
+        ).fetchone()
+    return AssetCheckResult(
+        passed=opted_out == 0 and recent == 0,
+        metadata={"opted_out_in_cohort": opted_out, "recently_surveyed_in_cohort": recent},
+    )
+
+
+@asset_check(asset="sampled_cohort", name=WEIGHTS_ADD_UP, partitions_def=monthly_partitions, blocking=True,
+             description="In each stratum the design weights of the sampled add up to the stratum's eligible count.")
+def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+    with warehouse.get_connection() as conn:
+        wrong = conn.execute(
+            f"""WITH frame AS (
+                    SELECT {STRATUM}, report_month,
+                           count(*) FILTER (WHERE selection IN ('SAMPLED', 'NOT_SAMPLED')) AS eligible
+                    FROM intermediate.sampling_frame
+                    WHERE report_date >= $1 AND report_date < $2 GROUP BY ALL),
+                cohort AS (
+                    SELECT {STRATUM}, sampling_month AS report_month, sum(design_weight) AS weights
+                    FROM intermediate.sampled_cohort
+                    WHERE report_date >= $1 AND report_date < $2 GROUP BY ALL)
+                SELECT count(*) FROM frame LEFT JOIN cohort USING ({STRATUM}, report_month)
+                WHERE frame.eligible > 0 AND abs(coalesce(cohort.weights, 0) - frame.eligible) > 1e-6""",
+            _window(context),
+        ).fetchone()[0]
+    return AssetCheckResult(passed=wrong == 0, metadata={"strata_whose_weights_differ": wrong})
+
+
+@asset_check(asset="sampled_cohort", name=COHORT_EXPECTATIONS, partitions_def=monthly_partitions, blocking=True,
+             description="Great Expectations suite: value sets, ranges, uniqueness and formats of the cohort.")
+def cohort_expectations(
+    context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+) -> AssetCheckResult:
+    from vsat_assets.expectations import validate
+
+    start, end = _window(context)
+    with warehouse.get_connection() as conn:
+        # Only the columns the suite needs: names never leave the warehouse.
+        frame = conn.execute(
+            """SELECT survey_id, survey_strand, policing_area, design_weight, report_date,
+                      date_diff('day', contact_from, contact_until) AS window_days,
+                      regexp_full_match(coalesce(phone_number, ''), '0[1237][0-9]{9}') AS phone_well_formed,
+                      handoff_date < contact_until AS window_open_at_handoff
+               FROM intermediate.sampled_cohort WHERE report_date >= $1 AND report_date < $2""",
+            [start, end],
+        ).df()
+    max_weight = 1 / min(survey.sample_rates().values()) * 2
+    result = validate(frame, "sampled_cohort", [
+        ("ExpectColumnValuesToBeUnique", {"column": "survey_id"}),
+        ("ExpectColumnValuesToNotBeNull", {"column": "survey_id"}),
+        ("ExpectColumnValuesToBeInSet", {"column": "survey_strand", "value_set": list(SURVEY_STRANDS)}),
+        ("ExpectColumnValuesToBeInSet", {"column": "policing_area", "value_set": list(survey.policing_areas)}),
+        ("ExpectColumnValuesToBeBetween", {"column": "design_weight", "min_value": 1, "max_value": max_weight}),
+        ("ExpectColumnValuesToBeBetween", {"column": "report_date", "min_value": pd.Timestamp(start), "max_value": pd.Timestamp(end),
+                                            "strict_max": True}),
+        ("ExpectColumnValuesToBeInSet", {"column": "window_days",
+                                          "value_set": [survey.contact_until_days - survey.contact_from_days]}),
+        ("ExpectColumnValuesToBeInSet", {"column": "phone_well_formed", "value_set": [True]}),
+        ("ExpectColumnValuesToBeInSet", {"column": "window_open_at_handoff", "value_set": [True]}),
+    ])
+    return AssetCheckResult(
+        passed=result.success,
+        metadata={"rows": len(frame), "expectations": result.evaluated,
+                  "failed": MetadataValue.json(result.failures)},
+    )

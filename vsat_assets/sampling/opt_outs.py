@@ -1,0 +1,83 @@
+"""The opt-out register: who asked never to be surveyed again. Entries are only ever added."""
+
+from datetime import date
+
+import duckdb
+
+from vsat_assets.privacy import normalise_uk_phone, pseudonym
+
+REGISTER = "ops.opt_out_register"
+
+
+def person_key(key: bytes, force_code: str, person_id: str) -> str:
+    """The same pseudonym victim_eligibility.sql computes for a person."""
+    return pseudonym(key, "person", f"{force_code}/{person_id}")
+
+
+def phone_key(key: bytes, normalised_phone: str) -> str:
+    return pseudonym(key, "phone", normalised_phone)
+
+
+def _add(conn, person: str | None, phone: str | None, on: date, channel: str, source: str) -> bool:
+    exists = conn.execute(
+        f"SELECT count(*) FROM {REGISTER} WHERE person_key IS NOT DISTINCT FROM ? AND phone_key IS NOT DISTINCT FROM ?",
+        [person, phone],
+    ).fetchone()[0]
+    if exists:
+        return False
+    conn.execute(
+        f"INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source) VALUES (?, ?, ?, ?, ?)",
+        [person, phone, on, channel, source],
+    )
+    return True
+
+
+def record_direct_request(
+    conn: duckdb.DuckDBPyConnection,
+    key: bytes,
+    *,
+    surname: str,
+    phone: str,
+    received_on: date,
+    reference: str = "",
+) -> int:
+    """Add an emailed opt-out request; returns the number of new entries (0 if already there).
+
+    The phone number is stored as a keyed hash. Victims in the records whose
+    normalised phone and surname both match are added by person too, so the
+    opt-out still holds if they later give another number.
+    """
+    normalised = normalise_uk_phone(phone)
+    if normalised is None:
+        raise ValueError("the request's phone number is not a usable UK number: check it and try again")
+    source = f"EMAIL {reference}".strip()
+    added = int(_add(conn, None, phone_key(key, normalised), received_on, "EMAIL", source))
+    matches = []
+    if conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'staging' AND table_name = 'stg_reports'"
+    ).fetchone()[0]:
+        matches = conn.execute(
+            """SELECT DISTINCT force_code, victim_person_id FROM staging.stg_reports
+               WHERE phone_normalised = ? AND lower(trim(victim_surname)) = lower(trim(?))""",
+            [normalised, surname],
+        ).fetchall()
+    for force_code, person_id in matches:
+        added += _add(conn, person_key(key, force_code, person_id), phone_key(key, normalised),
+                      received_on, "EMAIL", source)
+    return added
+
+
+def record_contractor_opt_outs(conn: duckdb.DuckDBPyConnection, survey_ids_sql: str, on: date, source: str) -> int:
+    """Add every person behind the survey ids the query returns (from a returns file) by person and phone."""
+    before = conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchone()[0]
+    conn.execute(
+        f"""INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source)
+            SELECT DISTINCT c.person_key, c.phone_key, ?::DATE, 'CONTRACTOR_RETURNS', ?
+            FROM intermediate.sampling_frame c
+            WHERE c.survey_id IN ({survey_ids_sql})
+              AND NOT EXISTS (SELECT 1 FROM {REGISTER} r
+                              WHERE r.person_key IS NOT DISTINCT FROM c.person_key
+                                AND r.phone_key IS NOT DISTINCT FROM c.phone_key)""",
+        [on, source],
+    )
+    return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchone()[0] - before
