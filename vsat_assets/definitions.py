@@ -4,14 +4,16 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 
 from vsat_assets import settings
 from vsat_assets.eligibility import checks as eligibility_checks
+from vsat_assets.handoff.assets import HandoffSettings, contractor_handoff
 from vsat_assets.raw_reports.assets import ReportSource, offence_catalogue, raw_reports
 from vsat_assets.resources import SurveySettings
+from vsat_assets.responses.assets import ContractorInbox, survey_responses
 from vsat_assets.sampling import checks as sampling_checks
 from vsat_assets.sampling.assets import opt_out_register
 from vsat_assets.sql_runner.assets import build_sql_assets
 from vsat_assets.warehouse import warehouse_resource
 
-MONTHLY_GROUPS = ("raw_reports", "eligibility", "sampling")
+MONTHLY_GROUPS = ("raw_reports", "eligibility", "sampling", "handoff")
 
 monthly_survey_job = define_asset_job(
     "monthly_survey_job",
@@ -30,11 +32,13 @@ def resources() -> dict:
         "warehouse": warehouse_resource(),
         "report_source": ReportSource(kind=settings.report_source(), drop_dir=str(settings.drop_dir())),
         "survey": SurveySettings(),
+        "handoff": HandoffSettings(),
+        "contractor_inbox": ContractorInbox(),
     }
 
 
 defs = Definitions(
-    assets=[offence_catalogue, raw_reports, opt_out_register, *build_sql_assets()],
+    assets=[offence_catalogue, raw_reports, opt_out_register, contractor_handoff, survey_responses, *build_sql_assets()],
     asset_checks=load_asset_checks_from_modules([eligibility_checks, sampling_checks]),
     jobs=[monthly_survey_job, record_opt_out_job],
     resources=resources(),

@@ -18,10 +18,11 @@ def validate(frame: pd.DataFrame, name: str, expectations: list[tuple[str, dict]
     """`expectations`: (GX expectation class name, its arguments), e.g.
     ("ExpectColumnValuesToBeInSet", {"column": "survey_strand", "value_set": [...]})."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("TQDM_DISABLE", "1")  # GX draws a progress bar per validation
     import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch = (
         context.data_sources.add_pandas(name)
         .add_dataframe_asset(name)

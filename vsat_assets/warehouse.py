@@ -30,6 +30,23 @@ OPS_TABLES = {
         handed_off_on DATE NOT NULL,
         recorded_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )""",
+    "ops.handoff_log": """(
+        sampling_month DATE PRIMARY KEY,
+        file VARCHAR NOT NULL,
+        rows BIGINT NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        layout_version INTEGER NOT NULL,
+        written_at TIMESTAMP NOT NULL,
+        sent_at TIMESTAMP              -- set once the file has gone to the contractor
+    )""",
+    "ops.returns_quarantine": """(
+        sampling_month DATE NOT NULL,
+        file VARCHAR NOT NULL,
+        row_number BIGINT NOT NULL,    -- 1-based data row of the returns file
+        survey_id VARCHAR,
+        column_name VARCHAR,
+        reason VARCHAR NOT NULL
+    )""",
 }
 
 
@@ -72,6 +89,12 @@ def replace_window(
     with transaction(conn):
         conn.execute(f"DELETE FROM {table} WHERE {date_column} >= ? AND {date_column} < ?", [start, end])
         insert(conn)
+
+
+def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params=None):
+    """The single value a query returns. Fetches the whole result, so the connection is free
+    for register() and the like (DuckDB refuses them while a result is half-read)."""
+    return conn.execute(sql, params or []).fetchall()[0][0]
 
 
 def row_count(conn: duckdb.DuckDBPyConnection, table: str, where: str = "true", params=None) -> int:

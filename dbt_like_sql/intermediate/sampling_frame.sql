@@ -29,6 +29,7 @@ recently_handed_off as (
 opt_outs as (
     select person_key, phone_key
     from {{ source('ops', 'opt_out_register') }}
+    where opted_out_on < (select handoff_date from handoff)
 ),
 
 screened as (
@@ -53,7 +54,7 @@ screened as (
 candidates as (
     select
         screened.*,
-        {{ var('sample_rates') }}[survey_strand] as target_rate,
+        {{ var('sample_rates') }}[survey_strand]::double as target_rate,
         count(*) over stratum as stratum_eligible,
         row_number() over (stratum order by md5({{ var('sample_seed') }} || '/' || survey_id), survey_id) as draw_order
     from screened

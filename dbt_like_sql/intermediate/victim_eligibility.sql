@@ -8,8 +8,9 @@ with victims as (
       and report_date < {{ window_end }}
 ),
 
+-- Opt-outs received before the month's hand-off: re-running a month gives the same answer.
 opt_outs as (
-    select person_key, phone_key
+    select person_key, phone_key, opted_out_on
     from {{ source('ops', 'opt_out_register') }}
 ),
 
@@ -48,9 +49,11 @@ rule_9 as (
         keyed.*,
         coalesce(
             early_reason,
-            case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and (
-                person_key in (select person_key from opt_outs)
-                or phone_key in (select phone_key from opt_outs)
+            case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and exists (
+                select 1 from opt_outs
+                where (opt_outs.person_key = keyed.person_key or opt_outs.phone_key = keyed.phone_key)
+                  and opt_outs.opted_out_on
+                      < keyed.report_month + interval 1 month + ({{ var('handoff_day') }} - 1) * interval 1 day
             ) then 'OPTED_OUT' end
         ) as reason_before_duplicates
     from keyed

@@ -7,12 +7,12 @@ file, the 1-based data row and the column. Messages never echo personal data
 (crime references, person ids, names, phones, dates of birth).
 """
 
-import codecs
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from vsat_assets.csv_files import FileContentError, check_columns, read_csv_as_strings
 from vsat_assets.raw_reports.schema import RECORD_TYPES, REPORT_COLUMNS, REQUIRED_COLUMNS
 
 SOURCE_FILE = "source_file"
@@ -32,33 +32,10 @@ BOOL_PROBLEM = "is not a boolean (expected true/false, t/f, Y/N, yes/no or 1/0)"
 TEXT_TYPES = (pl.String, pl.Categorical, pl.Enum, pl.Null)
 _PARSED = "__parsed"
 _ROW = "__row"
-_UTF8_CHUNK = 1 << 20
 
 
-class ExportFileError(ValueError):
-    """A rejected export file.
-
-    ``row`` is the 1-based data row (header excluded), ``None`` when the problem
-    is with the file as a whole; ``column`` is ``None`` when no column applies.
-    """
-
-    def __init__(self, file: str, problem: str, row: int | None = None, column: str | None = None):
-        self.file = file
-        self.row = row
-        self.column = column
-        self.problem = problem
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = [self.file]
-        if self.row is not None:
-            where.append(f"row {self.row}")
-        if self.column is not None:
-            where.append(f"column {self.column}")
-        return f"{', '.join(where)}: {self.problem}"
-
-    def __reduce__(self):  # keep it picklable (Dagster may ship it between processes)
-        return (type(self), (self.file, self.problem, self.row, self.column))
+class ExportFileError(FileContentError):
+    """A rejected export file."""
 
 
 def export_files_for_month(drop_dir: Path, month_start: date) -> list[Path]:
@@ -84,14 +61,14 @@ def read_export_file(path: Path, month_start: date) -> pl.DataFrame:
     """One file, validated and typed, in REPORT_COLUMNS order plus ``source_file``."""
     path = Path(path)
     if path.suffix == ".csv":
-        raw = _read_csv_as_strings(path)
+        raw = read_csv_as_strings(path, ExportFileError)
     elif path.suffix == ".parquet":
         raw = _read_parquet(path)
     else:
         raise ExportFileError(path.name, f"unsupported file type {path.suffix!r} (expected .csv or .parquet)")
     if raw.height == 0:
         raise ExportFileError(path.name, "file has no data rows")
-    _check_columns(path.name, raw.columns)
+    check_columns(path.name, raw.columns, REPORT_COLUMNS, ExportFileError)
 
     typed = _to_report_types(path.name, _normalise(path.name, raw))
     typed = typed.with_columns(
@@ -104,44 +81,6 @@ def read_export_file(path: Path, month_start: date) -> pl.DataFrame:
 
 # --- reading -----------------------------------------------------------------
 
-def _read_csv_as_strings(path: Path) -> pl.DataFrame:
-    if path.stat().st_size == 0:
-        raise ExportFileError(path.name, "file is empty")
-    _check_utf8(path)
-    try:
-        frame = pl.read_csv(path, infer_schema=False)
-    except pl.exceptions.NoDataError:
-        raise ExportFileError(path.name, "file is empty") from None
-    except pl.exceptions.ComputeError:
-        # Polars' message says neither the row nor anything safe to repeat, so give the usual causes.
-        problem = "not a readable CSV (a row with more fields than the header, or unbalanced quotes?)"
-        raise ExportFileError(path.name, problem) from None
-    return frame
-
-
-def _check_utf8(path: Path) -> None:
-    """Stream the bytes through an incremental decoder; on bad bytes, report the line."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    newlines_before = 0
-    with path.open("rb") as f:
-        while chunk := f.read(_UTF8_CHUNK):
-            try:
-                decoder.decode(chunk)
-            except UnicodeDecodeError as e:
-                # e.object is the decoder's pending bytes (never a newline) followed by this chunk.
-                line = newlines_before + e.object[: e.start].count(b"\n") + 1
-                row = line - 1 if line > 1 else None
-                problem = f"bytes on line {line} are not valid UTF-8 (export the file as UTF-8)"
-                raise ExportFileError(path.name, problem, row=row) from None
-            newlines_before += chunk.count(b"\n")
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            line = newlines_before + 1
-            raise ExportFileError(path.name, f"file ends in an incomplete UTF-8 sequence on line {line}",
-                                  row=line - 1 if line > 1 else None) from None
-
-
 def _read_parquet(path: Path) -> pl.DataFrame:
     try:
         frame = pl.read_parquet(path)
@@ -151,18 +90,6 @@ def _read_parquet(path: Path) -> pl.DataFrame:
 
 
 # --- structure and types -------------------------------------------------------
-
-def _check_columns(file: str, columns: list[str]) -> None:
-    repeated = sorted({c.split("_duplicated_")[0] for c in columns if "_duplicated_" in c})
-    if repeated:
-        raise ExportFileError(file, f"column(s) appear more than once: {', '.join(repeated)}")
-    missing = [c for c in REPORT_COLUMNS if c not in columns]
-    if missing:
-        raise ExportFileError(file, f"missing column(s): {', '.join(missing)}")
-    extra = [c for c in columns if c not in REPORT_COLUMNS]
-    if extra:
-        raise ExportFileError(file, f"unexpected column(s): {', '.join(extra)}")
-
 
 def _normalise(file: str, raw: pl.DataFrame) -> pl.DataFrame:
     """Each column either already of its REPORT_COLUMNS type or as trimmed text, empty -> null."""

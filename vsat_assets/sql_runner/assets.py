@@ -22,7 +22,7 @@ from dagster_duckdb import DuckDBResource
 from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 from vsat_assets import settings
-from vsat_assets.sql_runner.build import build_model, prepare_connection, run_test, summarise
+from vsat_assets.sql_runner.build import build_model_safely, prepare_connection, run_test, summarise
 from vsat_assets.sql_runner.column_tests import tests_for
 from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources
 
@@ -43,7 +43,9 @@ def _column_schema(model: Model) -> TableSchema:
     )
 
 
-def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tuple[str, str], str]) -> AssetsDefinition:
+def build_asset(
+    model: Model, models: dict[str, Model], source_assets: dict[tuple[str, str], str | None], project_dir: Path
+) -> AssetsDefinition:
     missing = model.sources - source_assets.keys()
     if missing:
         raise ModelError(f"{model.path}: source(s) {sorted(missing)} are not declared in sources.yml")
@@ -64,7 +66,7 @@ def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tupl
         metadata={
             "dagster/column_schema": _column_schema(model),
             "dagster/table_name": model.table,
-            "sql_file": str(model.path.relative_to(PROJECT_DIR.parent)),
+            "sql_file": str(model.path.relative_to(project_dir.parent)),
         },
         check_specs=[
             AssetCheckSpec(t.name, asset=model.name, description=t.description(), blocking=t.blocking)
@@ -78,7 +80,7 @@ def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tupl
         window = window_of(context, model)
         with warehouse.get_connection() as conn:
             prepare_connection(conn, settings.pseudonym_key()[0])
-            written = build_model(conn, model, models, variables, window)
+            written = build_model_safely(conn, model, models, variables, window)
             context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
             check_results = []
             for test in tests:
@@ -107,4 +109,4 @@ def build_asset(model: Model, models: dict[str, Model], source_assets: dict[tupl
 def build_sql_assets(project_dir: Path = PROJECT_DIR) -> list[AssetsDefinition]:
     models = discover_models(project_dir)
     source_assets = load_sources(project_dir)
-    return [build_asset(model, models, source_assets) for model in models.values()]
+    return [build_asset(model, models, source_assets, project_dir) for model in models.values()]

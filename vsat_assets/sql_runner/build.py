@@ -1,5 +1,6 @@
 """Run one SQL model against DuckDB: no Dagster here, so the benchmark can call it bare."""
 
+import re
 from datetime import date
 
 import duckdb
@@ -22,12 +23,12 @@ def prepare_connection(conn: duckdb.DuckDBPyConnection, pseudonym_key: bytes) ->
     register_pseudonym_function(conn, pseudonym_key, "vsat_pseudonym")
 
 
-def _query_columns(conn: duckdb.DuckDBPyConnection, query: str) -> list[str]:
-    return [row[0] for row in conn.execute(f"DESCRIBE ({query})").fetchall()]
+def _query_columns(conn: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in conn.execute(f"DESCRIBE ({query})").fetchall()]
 
 
-def _table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [row[0] for row in conn.execute(f"DESCRIBE {table}").fetchall()]
+def _table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in conn.execute(f"DESCRIBE {table}").fetchall()]
 
 
 def _create_table(conn: duckdb.DuckDBPyConnection, model: Model, query: str) -> None:
@@ -46,12 +47,14 @@ def _replace_window(
         _create_table(conn, model, query)
     table_columns, query_columns = _table_columns(conn, model.table), _query_columns(conn, query)
     if table_columns != query_columns:
+        differing = sorted(set(query_columns) ^ set(table_columns))
         raise ModelError(
-            f"{model.path}: the query's columns {query_columns} differ from {model.table}'s {table_columns}; "
-            f"if the model changed, drop the table (or run `make reset`) to rebuild it"
+            f"{model.path}: the query's columns differ from {model.table}'s (name, type): {differing}; "
+            f"cast in the SQL, or if the model changed, drop the table (or run `make reset`) to rebuild it"
         )
     column, (start, end) = model.window_column, window
-    outside = f"SELECT count(*) FROM {model.table} WHERE NOT ({column} >= ? AND {column} < ?)"
+    # A NULL in the window column is outside every window: a re-run could never replace it.
+    outside = f"SELECT count(*) FROM {model.table} WHERE NOT coalesce({column} >= ? AND {column} < ?, false)"
     conn.execute(f"DELETE FROM {model.table} WHERE {column} >= ? AND {column} < ?", [start, end])
     outside_before = conn.execute(outside, [start, end]).fetchone()[0]
     written = conn.execute(f"INSERT INTO {model.table} BY NAME SELECT * FROM ({query})").fetchone()[0]
@@ -86,6 +89,19 @@ def build_model(
             _replace_window(conn, model, models, variables, (month, next_month(month)))
             for month in months_in(*window)
         )
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def build_model_safely(conn, model: Model, models: dict[str, Model], variables: dict, window) -> int:
+    """`build_model`, with DuckDB's error messages stripped of quoted values: they can quote
+    a crime reference or a name, and the message goes to the Dagster event log."""
+    try:
+        return build_model(conn, model, models, variables, window)
+    except duckdb.Error as error:
+        message = _QUOTED.sub("'…'", str(error))
+        raise ModelError(f"{model.path}: {type(error).__name__}: {message}") from None
 
 
 def summarise(

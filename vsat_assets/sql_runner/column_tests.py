@@ -38,7 +38,11 @@ class ColumnTest:
         if self.kind == "accepted_values":
             values = self.argument
             if isinstance(values, dict):
-                values = values.get("values") or variables[values["var"]]
+                values = values["values"] if "values" in values else variables[values["var"]]
+            if isinstance(values, str):
+                values = [values]
+            if not values:
+                return f"SELECT count(*) FROM ({rows}) WHERE {self.column} IS NOT NULL"
             return (
                 f"SELECT count(*) FROM ({rows}) "
                 f"WHERE {self.column} IS NOT NULL AND {self.column} NOT IN {sql_literal(list(values))}"

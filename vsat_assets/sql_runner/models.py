@@ -159,6 +159,10 @@ def load_sources(project_dir: Path) -> dict[tuple[str, str], str | None]:
 
 
 def sql_literal(value) -> str:
+    if value is None:
+        return "NULL"
+    if isinstance(value, float) and value != value:
+        return "'NaN'::DOUBLE"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

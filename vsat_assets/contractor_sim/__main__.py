@@ -1,0 +1,89 @@
+"""CLI: simulate returns for every hand-off in the outbox that has none yet.
+
+    python -m vsat_assets.contractor_sim --outbox DIR --inbox DIR \
+        [--month YYYY-MM ...] [--seed N] [--areas FILE.csv]
+
+Prints one line per hand-off: file names, row count and outcome counts. It never
+prints a cell of the hand-off other than counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from vsat_assets.contractor_sim.simulate import (
+    HANDOFF_NAME,
+    OUTCOMES,
+    ContractorSettings,
+    ManifestMismatch,
+    returns_path_for,
+    simulate_returns,
+)
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m vsat_assets.contractor_sim",
+                                description="Stand-in survey contractor: hand-offs in, returns out.")
+    p.add_argument("--outbox", type=Path, required=True, help="folder of handoff_YYYY-MM.csv files")
+    p.add_argument("--inbox", type=Path, required=True, help="folder to write returns_YYYY-MM.csv")
+    p.add_argument("--month", action="append", default=[], metavar="YYYY-MM",
+                   help="only these sampling months (repeatable)")
+    p.add_argument("--seed", type=int, default=ContractorSettings.seed)
+    p.add_argument("--areas", type=Path, help="CSV with survey_id,area (simulation aid)")
+    return p.parse_args(argv)
+
+
+def _handoffs(outbox: Path, months: list[str]) -> tuple[list[Path], list[str]]:
+    """(hand-off files to consider, names asked for but not in the outbox)."""
+    found = sorted(p for p in outbox.glob("handoff_*.csv") if HANDOFF_NAME.match(p.name))
+    if not months:
+        return found, []
+    wanted = {f"handoff_{m}.csv" for m in months}
+    missing = sorted(wanted - {p.name for p in found})
+    return [p for p in found if p.name in wanted], missing
+
+
+def _read_areas(path: Path | None) -> dict[str, str] | None:
+    if path is None:
+        return None
+    frame = pl.read_csv(path, infer_schema=False, columns=["survey_id", "area"])
+    return dict(zip(frame["survey_id"].to_list(), frame["area"].to_list()))
+
+
+def _summary(handoff: Path, returns: Path) -> str:
+    outcome = pl.read_csv(returns, columns=["outcome"], infer_schema=False)["outcome"]
+    counts = outcome.value_counts()
+    by = dict(zip(counts["outcome"].to_list(), counts["count"].to_list()))
+    parts = " ".join(f"{o}={by.get(o, 0)}" for o in OUTCOMES)
+    return f"{handoff.name} -> {returns.name}: rows={len(outcome)} {parts}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    settings = ContractorSettings(seed=args.seed)
+    areas = _read_areas(args.areas)
+    handoffs, missing = _handoffs(args.outbox, args.month)
+    for name in missing:
+        print(f"ERROR {name}: not in outbox", file=sys.stderr)
+    status = 1 if missing else 0
+    for handoff in handoffs:
+        target = returns_path_for(handoff, args.inbox)
+        if target.exists():
+            print(f"{handoff.name}: {target.name} already present, skipped")
+            continue
+        try:
+            written = simulate_returns(handoff, args.inbox, settings, areas)
+        except ManifestMismatch as e:
+            print(f"ERROR {e}", file=sys.stderr)
+            status = 1
+            continue
+        print(_summary(handoff, written))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The contractor hand-off: the month's cohort as a CSV and manifest in the outbox."""
+
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    BackfillPolicy,
+    ConfigurableResource,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from vsat_assets import settings
+from vsat_assets.handoff.files import HANDOFF_COLUMNS, LAYOUT_VERSION, handoff_name, publish, render_handoff
+from vsat_assets.partitions import monthly_partitions, months_in, next_month
+from vsat_assets.warehouse import transaction
+
+ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
+MATCHES_COHORT = "file_matches_cohort"
+
+
+class HandoffSettings(ConfigurableResource):
+    outbox: str = Field(default="", description="Folder the contractor collects from; default <data>/outbox.")
+    age_recipient: str = Field(default="", description="Contractor's age public key (age1...): encrypt if set.")
+    mark_sent_on_write: bool = Field(
+        default=True,
+        description="The outbox is collected as soon as a file lands, so writing counts as sending. Set false "
+        "to review first, then mark months sent with `python -m vsat_assets.handoff sent YYYY-MM`.",
+    )
+
+    def outbox_dir(self) -> Path:
+        return Path(self.outbox) if self.outbox else settings.data_dir() / "outbox"
+
+
+class HandoffAlreadySent(RuntimeError):
+    """A sent month's hand-off would change: the contractor already holds the old one."""
+
+
+def _cohort_query() -> str:
+    columns = ", ".join(HANDOFF_COLUMNS)
+    return f"""SELECT {columns} FROM intermediate.sampled_cohort
+               WHERE sampling_month = ? AND contact_until > handoff_date ORDER BY survey_id"""
+
+
+@asset(
+    group_name="handoff",
+    kinds={"duckdb", "csv"},
+    deps=["sampled_cohort"],
+    partitions_def=monthly_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    description=(
+        "The month's cohort as the contractor's hand-off CSV and manifest in the outbox, written atomically; "
+        "each handed-off person is added to ops.contact_history. A sent month is never changed."
+    ),
+    check_specs=[
+        AssetCheckSpec(ALLOWED_COLUMNS_ONLY, asset="contractor_handoff", blocking=True,
+                       description="The file has exactly the agreed columns, in the agreed order."),
+        AssetCheckSpec(MATCHES_COHORT, asset="contractor_handoff", blocking=True,
+                       description="The file's rows and checksum match the cohort and the manifest."),
+    ],
+)
+def contractor_handoff(
+    context: AssetExecutionContext, warehouse: DuckDBResource, handoff: HandoffSettings
+) -> MaterializeResult:
+    key, is_dev_key = settings.pseudonym_key()
+    if is_dev_key:
+        context.log.warning(
+            "survey_ids use the built-in development pseudonym key: fine for the demo, never for real victims "
+            "(set VSAT_PSEUDONYM_KEY; the production profile refuses to run without it)"
+        )
+    window = context.partition_time_window
+    outbox = handoff.outbox_dir()
+    per_month, header_ok, matches = {}, True, True
+    with warehouse.get_connection() as conn:
+        for month in months_in(window.start.date(), window.end.date()):
+            cohort = pl.from_arrow(conn.execute(_cohort_query(), [month]).to_arrow_table())
+            file = render_handoff(month, cohort)
+            logged = conn.execute(
+                "SELECT sha256, sent_at FROM ops.handoff_log WHERE sampling_month = ?", [month]
+            ).fetchone()
+            if logged and logged[1] is not None and logged[0] != file.sha256:
+                raise HandoffAlreadySent(
+                    f"the hand-off for {month:%Y-%m} was sent to the contractor on {logged[1]:%Y-%m-%d} and this "
+                    f"run would change it ({file.rows} rows, sha256 {file.sha256[:12]}… instead of {logged[0][:12]}…). "
+                    "The sent file stands; if it must be withdrawn, agree that with the contractor first."
+                )
+            written = publish(outbox, file, handoff.age_recipient or None)
+            now = datetime.now()
+            with transaction(conn):
+                conn.execute(
+                    """INSERT INTO ops.handoff_log VALUES (?, ?, ?, ?, ?, ?, ?)
+                       ON CONFLICT (sampling_month) DO UPDATE SET
+                         file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
+                         layout_version = excluded.layout_version, written_at = excluded.written_at,
+                         sent_at = coalesce(ops.handoff_log.sent_at, excluded.sent_at)""",
+                    [month, written[0].name, file.rows, file.sha256, LAYOUT_VERSION, now,
+                     now if handoff.mark_sent_on_write else None],
+                )
+                conn.execute(
+                    """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
+                       SELECT person_key, survey_id, sampling_month, handoff_date FROM intermediate.sampled_cohort c
+                       WHERE sampling_month = ? AND contact_until > handoff_date
+                         AND NOT EXISTS (SELECT 1 FROM ops.contact_history h WHERE h.survey_id = c.survey_id)""",
+                    [month],
+                )
+            header_ok &= file.content.split(b"\n", 1)[0].decode() == ",".join(HANDOFF_COLUMNS)
+            matches &= file.rows == cohort.height
+            per_month[f"{month:%Y-%m}"] = {"rows": file.rows, "sha256": file.sha256, "file": written[0].name}
+            context.log.info(f"hand-off {month:%Y-%m}: {file.rows} victims -> {written[0]}")
+    return MaterializeResult(
+        metadata={
+            "outbox": MetadataValue.path(str(outbox)),
+            "files": MetadataValue.json(per_month),
+            "rows_written": sum(m["rows"] for m in per_month.values()),
+            "encrypted": bool(handoff.age_recipient),
+        },
+        check_results=[
+            AssetCheckResult(check_name=ALLOWED_COLUMNS_ONLY, passed=header_ok,
+                             metadata={"columns": ", ".join(HANDOFF_COLUMNS)}),
+            AssetCheckResult(check_name=MATCHES_COHORT, passed=matches),
+        ],
+    )

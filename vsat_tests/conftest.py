@@ -1,0 +1,287 @@
+"""Shared fixtures for the VSAT tests: a temporary warehouse, resources, Dagster runs, fake exports.
+
+Everything here works on `tmp_path` and an ephemeral Dagster instance, so tests never
+touch `./data`, `$DAGSTER_HOME` or the developer's warehouse. The data is small (a
+generator month at `SMALL_SCALE` is ~150 reports) so a full month run takes well under
+a second once Dagster is imported.
+
+Fixtures (see each docstring):
+
+- `tmp_warehouse`      DuckDBResource on `<tmp>/warehouse.duckdb`
+- `drop_dir`           an empty export drop folder `<tmp>/drop`
+- `make_resources`     factory for the resources dict, like `definitions.resources()`
+- `resources`          that dict for the built-in generator at SMALL_SCALE
+- `export_resources`   that dict reading exports from `drop_dir`
+- `dagster_instance`   an ephemeral DagsterInstance, closed after the test
+- `materialize_vsat`   run the project's assets for one partition or a partition range
+- `warehouse_rows`     rows of a warehouse query, as a sorted list of tuples
+- `export_writer`      writes small, valid (or deliberately broken) export CSVs
+- `failure_messages`   the error messages of a failed run's steps, causes included
+- `run_log_text`       every event-log record of a run, stringified (for privacy scans)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets.partitions import next_month
+from vsat_assets.raw_reports.assets import ReportSource
+from vsat_assets.raw_reports.schema import REPORT_COLUMNS
+from vsat_assets.resources import SurveySettings
+from vsat_assets.warehouse import warehouse_resource
+
+# ~62,000 reports a year at scale 1 -> about 150 a month here: enough rows for every check.
+SMALL_SCALE = 0.03
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+
+# Plainly fake personal details for export files (Ofcom drama mobile range 07700 900000-900999).
+FAKE_FORENAMES = ("Testy", "Sample", "Dummy")
+FAKE_SURNAMES = ("Example", "Placeholderson", "Fakebury")
+# Offence codes from vsat_assets/raw_reports/offences.csv, so the catalogue check passes.
+FAKE_OFFENCES = (
+    ("CRIME", "BURG_RES", "Burglary - residential"),
+    ("CRIME", "VIOL_INJURY", "Violence with injury"),
+    ("ASB", "ASB_PERSONAL", "ASB - personal"),
+)
+
+
+# --------------------------------------------------------------------- warehouse
+@pytest.fixture
+def tmp_warehouse(tmp_path: Path) -> DuckDBResource:
+    """A DuckDBResource on a fresh file `<tmp_path>/warehouse.duckdb` (created on first use)."""
+    return warehouse_resource(str(tmp_path / "warehouse.duckdb"))
+
+
+@pytest.fixture
+def warehouse_rows() -> Callable[..., list[tuple]]:
+    """`warehouse_rows(warehouse, sql, params=None)` -> the query's rows as a sorted list of tuples.
+
+    Opens and closes its own connection through the resource, so it can be called between
+    runs. Sorting uses repr so that NULLs and mixed types compare.
+    """
+
+    def rows(warehouse: DuckDBResource, sql: str, params: Sequence | dict | None = None) -> list[tuple]:
+        with warehouse.get_connection() as conn:
+            found = conn.execute(sql, params or []).fetchall()
+        return sorted((tuple(r) for r in found), key=repr)
+
+    return rows
+
+
+# --------------------------------------------------------------------- resources
+@pytest.fixture
+def drop_dir(tmp_path: Path) -> Path:
+    """An empty drop folder for export files, `<tmp_path>/drop`."""
+    path = tmp_path / "drop"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_resources(tmp_path: Path, tmp_warehouse: DuckDBResource, drop_dir: Path) -> Callable[..., dict]:
+    """Factory for the resources dict of `vsat_assets.definitions.resources()`, on temp paths.
+
+    `make_resources(kind="generator", warehouse=None, **report_source_fields)`:
+    `kind` is ReportSource.kind; `warehouse` is a file name inside tmp_path for a second,
+    independent warehouse (default: the `tmp_warehouse` fixture's file); the remaining
+    keywords go to ReportSource (the generator defaults to `scale=SMALL_SCALE`, exports to
+    `drop_dir=<the drop_dir fixture>`).
+    """
+
+    def build(kind: str = "generator", warehouse: str | None = None, **source_fields) -> dict:
+        if kind == "generator":
+            source_fields.setdefault("scale", SMALL_SCALE)
+        else:
+            source_fields.setdefault("drop_dir", str(drop_dir))
+        return {
+            "warehouse": warehouse_resource(str(tmp_path / warehouse)) if warehouse else tmp_warehouse,
+            "report_source": ReportSource(kind=kind, **source_fields),
+            "survey": SurveySettings(),
+        }
+
+    return build
+
+
+@pytest.fixture
+def resources(make_resources) -> dict:
+    """Resources for a run on the built-in generator (SMALL_SCALE) and the `tmp_warehouse`."""
+    return make_resources("generator")
+
+
+@pytest.fixture
+def export_resources(make_resources) -> dict:
+    """Resources for a run reading export files from the `drop_dir` fixture into `tmp_warehouse`."""
+    return make_resources("exports")
+
+
+# ------------------------------------------------------------------------ runs
+@pytest.fixture
+def dagster_instance() -> Iterable[DagsterInstance]:
+    """An ephemeral (in-memory) DagsterInstance shared by the runs of one test."""
+    with DagsterInstance.ephemeral() as instance:
+        yield instance
+
+
+def _project_assets() -> list:
+    """Every asset and standalone asset check of the code location."""
+    # Imported lazily: loading the definitions costs a second or two, and not every test needs it.
+    from vsat_assets.definitions import defs
+
+    return [*defs.assets, *(defs.asset_checks or ())]
+
+
+@pytest.fixture
+def materialize_vsat(dagster_instance: DagsterInstance) -> Callable[..., ExecuteInProcessResult]:
+    """Run the project's assets (`vsat_assets.definitions.defs`) on the test's ephemeral instance.
+
+    `materialize_vsat(resources, partition=None, partition_range=None, selection=None,
+    raise_on_error=False)`:
+
+    - `partition`: one month key, e.g. '2023-04-01';
+    - `partition_range`: (first, last) month keys, both included, run as one single-run
+      backfill through the `dagster/asset_partition_range_start/end` tags (as `make demo`);
+    - `selection`: asset names/keys to run, with their checks (default: every asset; the
+      unpartitioned `offence_catalogue` must be in it, or already built, for raw_reports'
+      checks). Select the stage a test is about: later stages need more data and time;
+    - `raise_on_error`: False (default) returns a failed result instead of raising, so a
+      test can read the failure event and the event log.
+    """
+
+    def run(
+        resources: dict,
+        partition: str | None = None,
+        partition_range: tuple[str, str] | None = None,
+        selection: Sequence[str | AssetKey] | None = None,
+        raise_on_error: bool = False,
+    ) -> ExecuteInProcessResult:
+        if partition and partition_range:
+            raise ValueError("give a partition or a partition range, not both")
+        tags = None
+        if partition_range:
+            tags = {RANGE_START_TAG: partition_range[0], RANGE_END_TAG: partition_range[1]}
+        return materialize(
+            _project_assets(),
+            resources=resources,
+            instance=dagster_instance,
+            partition_key=partition,
+            tags=tags,
+            selection=list(selection) if selection else None,
+            raise_on_error=raise_on_error,
+        )
+
+    return run
+
+
+def _failure_messages(result: ExecuteInProcessResult) -> list[str]:
+    messages = []
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            while error is not None:
+                messages.append(error.message)
+                error = error.cause
+    return messages
+
+
+@pytest.fixture
+def failure_messages() -> Callable[[ExecuteInProcessResult], list[str]]:
+    """`failure_messages(result)` -> the messages of every failed step's error and its causes.
+
+    Outermost first: Dagster's 'Error occurred while executing op ...' wrapper, then the
+    asset's own exception (e.g. 'ExportFileError: reports_2023-04.csv, row 3, column ...').
+    """
+    return _failure_messages
+
+
+@pytest.fixture
+def run_log_text(dagster_instance: DagsterInstance) -> Callable[[ExecuteInProcessResult], str]:
+    """`run_log_text(result)` -> every record of the run's event log, plus the result's events, as text.
+
+    Use it to assert that no personal value (name, phone, crime reference...) reached
+    Dagster's event metadata, log messages or error messages.
+    """
+
+    def text(result: ExecuteInProcessResult) -> str:
+        records = dagster_instance.all_logs(result.run_id)
+        parts = [repr(r) for r in records] + [str(r.user_message) for r in records]
+        parts += [repr(e) for e in result.all_events]
+        return "\n".join(parts)
+
+    return text
+
+
+# --------------------------------------------------------------------- exports
+class ExportWriter:
+    """Builds and writes small export files for the records-system layout (REPORT_COLUMNS).
+
+    `frame(month, rows)` is a valid export for the month with every column as text, as a
+    records system would write it: fake names ('Testy Example'), phones in the 07700 900xxx
+    drama range, crime references 'TST/C/YYYY-MM/00001' and person ids 'TST-P0000001'.
+    `write(month, frame=None, rows=6, name=None, encoding='utf-8')` writes it as
+    `reports_YYYY-MM.csv` (or `name`) into the drop folder and returns the path.
+    """
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+
+    @staticmethod
+    def frame(month: date, rows: int = 6, ref_prefix: str = "TST") -> pl.DataFrame:
+        month = month.replace(day=1)
+        days = (next_month(month) - month).days
+        data: dict[str, list] = {name: [] for name in REPORT_COLUMNS}
+        for i in range(rows):
+            record_type, offence, description = FAKE_OFFENCES[i % len(FAKE_OFFENCES)]
+            kind = "C" if record_type == "CRIME" else "A"
+            values = {
+                "force_code": "DUR",
+                "crime_reference": f"{ref_prefix}/{kind}/{month:%Y-%m}/{i + 1:05d}",
+                "report_date": (month + timedelta(days=(3 * i) % days)).isoformat(),
+                "record_type": record_type,
+                "offence_code": offence,
+                "offence_description": description,
+                "policing_area": ("NORTH_DURHAM", "EAST_DURHAM", "SOUTH_DURHAM", "DARLINGTON")[i % 4],
+                "victim_person_id": f"{ref_prefix}-P{month:%y%m}{i + 1:04d}",
+                "victim_title": "Mx",
+                "victim_forename": FAKE_FORENAMES[i % len(FAKE_FORENAMES)],
+                "victim_surname": FAKE_SURNAMES[i % len(FAKE_SURNAMES)],
+                "victim_date_of_birth": f"19{60 + i % 30}-0{1 + i % 9}-1{i % 10}",
+                "victim_phone": f"07700 900{(123 + 7 * i + 31 * month.month) % 1000:03d}",
+                "victim_ethnicity": "NOT_STATED",
+                "is_organisation": "false",
+                "police_on_duty": "N",
+                "is_deceased": "0",
+                "is_sensitive": "no",
+                "is_domestic_abuse": "false",
+                "safe_to_contact": "",
+            }
+            for name in REPORT_COLUMNS:
+                data[name].append(values[name])
+        return pl.DataFrame(data, schema={name: pl.String for name in REPORT_COLUMNS})
+
+    def write(
+        self,
+        month: date,
+        frame: pl.DataFrame | None = None,
+        rows: int = 6,
+        name: str | None = None,
+        encoding: str = "utf-8",
+    ) -> Path:
+        frame = self.frame(month, rows) if frame is None else frame
+        path = self.directory / (name or f"reports_{month:%Y-%m}.csv")
+        text = frame.write_csv()
+        path.write_bytes(text.encode(encoding))
+        return path
+
+
+@pytest.fixture
+def export_writer(drop_dir: Path) -> ExportWriter:
+    """An ExportWriter writing into the `drop_dir` fixture (see ExportWriter)."""
+    return ExportWriter(drop_dir)
