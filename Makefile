@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export VSAT_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 
-.PHONY: install demo ui test reset clean
+.PHONY: install demo ui test contractor bench reset clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,12 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
 
+# The contractor stand-in: answer every hand-off in the outbox that has no returns yet.
+contractor: install
+	$(BIN)/python -m vsat_assets.contractor_sim --outbox $(VSAT_DATA_DIR)/outbox --inbox $(VSAT_DATA_DIR)/inbox
+
 test: install
+	bash scripts/install_test_deps.sh
 	$(BIN)/python -m pytest
 
 reset:

@@ -3,8 +3,9 @@
 from dagster import AssetSelection, Definitions, define_asset_job, in_process_executor, load_asset_checks_from_modules
 
 from vsat_assets import settings
+from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS
 from vsat_assets.eligibility import checks as eligibility_checks
-from vsat_assets.handoff.assets import HandoffSettings, contractor_handoff
+from vsat_assets.handoff.assets import HandoffSettings, contractor_handoff, retention_purge
 from vsat_assets.raw_reports.assets import ReportSource, offence_catalogue, raw_reports
 from vsat_assets.resources import SurveySettings
 from vsat_assets.responses.assets import ContractorInbox, survey_responses
@@ -17,7 +18,7 @@ MONTHLY_GROUPS = ("raw_reports", "eligibility", "sampling", "handoff")
 
 monthly_survey_job = define_asset_job(
     "monthly_survey_job",
-    selection=AssetSelection.groups(*MONTHLY_GROUPS) - AssetSelection.assets("opt_out_register"),
+    selection=AssetSelection.groups(*MONTHLY_GROUPS) - AssetSelection.assets("opt_out_register", "retention_purge"),
     description="A month's reports through eligibility and sampling to the contractor hand-off.",
 )
 record_opt_out_job = define_asset_job(
@@ -38,8 +39,11 @@ def resources() -> dict:
 
 
 defs = Definitions(
-    assets=[offence_catalogue, raw_reports, opt_out_register, contractor_handoff, survey_responses, *build_sql_assets()],
-    asset_checks=load_asset_checks_from_modules([eligibility_checks, sampling_checks]),
+    assets=[
+        offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
+        *build_sql_assets(), *ANNUAL_ASSETS,
+    ],
+    asset_checks=[*load_asset_checks_from_modules([eligibility_checks, sampling_checks]), *ANNUAL_CHECKS],
     jobs=[monthly_survey_job, record_opt_out_job],
     resources=resources(),
     # Steps run one after another in the run's process: DuckDB takes one writer at a time.

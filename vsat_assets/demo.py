@@ -51,6 +51,16 @@ def answer_handoffs() -> None:
         print(f"contractor stand-in: {handoff.name} -> {returns.name}")
 
 
+def purge_past_retention(instance: DagsterInstance) -> None:
+    """The demo year's contact windows closed months ago: today's purge removes its names and phones."""
+    result = materialize(
+        [*defs.assets, *defs.asset_checks], selection=AssetSelection.assets("retention_purge"),
+        resources=defs.resources, instance=instance, raise_on_error=False,
+    )
+    if not result.success:
+        sys.exit(f"the retention purge {result.run_id} failed: see the log above")
+
+
 def print_funnel() -> None:
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         print(f"\nThe survey funnel, demo year {DEMO_YEAR} (victims of reports, April to March):")
@@ -74,10 +84,11 @@ def main() -> None:
     started = time.perf_counter()
     settings.data_dir().mkdir(parents=True, exist_ok=True)
     with _instance() as instance:
-        monthly = AssetSelection.groups(*MONTHLY_GROUPS) - AssetSelection.assets("opt_out_register")
+        monthly = AssetSelection.groups(*MONTHLY_GROUPS) - AssetSelection.assets("opt_out_register", "retention_purge")
         run(instance, monthly | AssetSelection.assets("opt_out_register"), DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
         answer_handoffs()
         run(instance, AssetSelection.groups("responses"), DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
+        purge_past_retention(instance)
     print_funnel()
     print(f"Warehouse: {settings.warehouse_path()}  ({time.perf_counter() - started:.1f} s)")
 

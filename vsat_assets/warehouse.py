@@ -37,7 +37,8 @@ OPS_TABLES = {
         sha256 VARCHAR NOT NULL,
         layout_version INTEGER NOT NULL,
         written_at TIMESTAMP NOT NULL,
-        sent_at TIMESTAMP              -- set once the file has gone to the contractor
+        sent_at TIMESTAMP,             -- set once the file has gone to the contractor
+        purged_at TIMESTAMP            -- set when retention removed the file from the outbox
     )""",
     "ops.returns_quarantine": """(
         sampling_month DATE NOT NULL,

@@ -32,6 +32,8 @@ from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materiali
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets.partitions import next_month
+from vsat_assets.handoff.assets import HandoffSettings
+from vsat_assets.responses.assets import ContractorInbox
 from vsat_assets.raw_reports.assets import ReportSource
 from vsat_assets.raw_reports.schema import REPORT_COLUMNS
 from vsat_assets.resources import SurveySettings
@@ -105,6 +107,8 @@ def make_resources(tmp_path: Path, tmp_warehouse: DuckDBResource, drop_dir: Path
             "warehouse": warehouse_resource(str(tmp_path / warehouse)) if warehouse else tmp_warehouse,
             "report_source": ReportSource(kind=kind, **source_fields),
             "survey": SurveySettings(),
+            "handoff": HandoffSettings(outbox=str(tmp_path / "outbox")),
+            "contractor_inbox": ContractorInbox(inbox=str(tmp_path / "inbox")),
         }
 
     return build

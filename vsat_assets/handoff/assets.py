@@ -1,6 +1,6 @@
 """The contractor hand-off: the month's cohort as a CSV and manifest in the outbox."""
 
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
@@ -9,6 +9,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
+    Config,
     ConfigurableResource,
     MaterializeResult,
     MetadataValue,
@@ -20,7 +21,8 @@ from pydantic import Field
 from vsat_assets import settings
 from vsat_assets.handoff.files import HANDOFF_COLUMNS, LAYOUT_VERSION, handoff_name, publish, render_handoff
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
-from vsat_assets.warehouse import transaction
+from vsat_assets.handoff.retention import overdue, purge
+from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
 
 ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
 MATCHES_COHORT = "file_matches_cohort"
@@ -29,6 +31,9 @@ MATCHES_COHORT = "file_matches_cohort"
 class HandoffSettings(ConfigurableResource):
     outbox: str = Field(default="", description="Folder the contractor collects from; default <data>/outbox.")
     age_recipient: str = Field(default="", description="Contractor's age public key (age1...): encrypt if set.")
+    retention_days: int = Field(
+        default=90, description="Days after a contact window closes before names, phones and files are purged."
+    )
     mark_sent_on_write: bool = Field(
         default=True,
         description="The outbox is collected as soon as a file lands, so writing counts as sending. Set false "
@@ -83,8 +88,14 @@ def contractor_handoff(
             cohort = pl.from_arrow(conn.execute(_cohort_query(), [month]).to_arrow_table())
             file = render_handoff(month, cohort)
             logged = conn.execute(
-                "SELECT sha256, sent_at FROM ops.handoff_log WHERE sampling_month = ?", [month]
-            ).fetchone()
+                "SELECT sha256, sent_at, purged_at FROM ops.handoff_log WHERE sampling_month = ?", [month]
+            ).fetchall()
+            logged = logged[0] if logged else None
+            if logged and logged[2] is not None:
+                raise HandoffAlreadySent(
+                    f"the hand-off for {month:%Y-%m} was purged on {logged[2]:%Y-%m-%d} after its retention period; "
+                    "it is not written again"
+                )
             if logged and logged[1] is not None and logged[0] != file.sha256:
                 raise HandoffAlreadySent(
                     f"the hand-off for {month:%Y-%m} was sent to the contractor on {logged[1]:%Y-%m-%d} and this "
@@ -95,7 +106,7 @@ def contractor_handoff(
             now = datetime.now()
             with transaction(conn):
                 conn.execute(
-                    """INSERT INTO ops.handoff_log VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """INSERT INTO ops.handoff_log VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
                        ON CONFLICT (sampling_month) DO UPDATE SET
                          file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
                          layout_version = excluded.layout_version, written_at = excluded.written_at,
@@ -125,5 +136,53 @@ def contractor_handoff(
             AssetCheckResult(check_name=ALLOWED_COLUMNS_ONLY, passed=header_ok,
                              metadata={"columns": ", ".join(HANDOFF_COLUMNS)}),
             AssetCheckResult(check_name=MATCHES_COHORT, passed=matches),
+        ],
+    )
+
+
+PERSONAL_DATA_PAST_RETENTION = "no_personal_data_past_retention"
+
+
+class RetentionRun(Config):
+    as_of: str = Field(default="", description="Purge as if today were this date (YYYY-MM-DD); default today.")
+
+
+@asset(
+    group_name="handoff",
+    kinds={"duckdb"},
+    deps=["contractor_handoff"],
+    description=(
+        "Purges names and phone numbers from the sampled cohort, and hand-off files from the outbox, "
+        "retention_days after each contact window closes. Runs on its own schedule."
+    ),
+    check_specs=[
+        AssetCheckSpec(PERSONAL_DATA_PAST_RETENTION, asset="retention_purge",
+                       description="No name, phone number or hand-off file is held past the retention period."),
+    ],
+)
+def retention_purge(
+    context: AssetExecutionContext, config: RetentionRun, warehouse: DuckDBResource, handoff: HandoffSettings
+) -> MaterializeResult:
+    as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
+    outbox = handoff.outbox_dir()
+    with warehouse.get_connection() as conn:
+        ensure_schemas(conn)
+        if not table_exists(conn, "intermediate.sampled_cohort"):
+            context.log.info("no cohort yet: nothing to purge")
+            done, left = {}, {"cohort_rows_with_personal_data": 0, "handoff_files": []}
+        else:
+            with transaction(conn):
+                done = purge(conn, outbox, as_of, handoff.retention_days)
+            left = overdue(conn, outbox, as_of, handoff.retention_days)
+    context.log.info(f"retention as of {as_of}: {done}")
+    return MaterializeResult(
+        metadata={"as_of": str(as_of), "retention_days": handoff.retention_days, **done},
+        check_results=[
+            AssetCheckResult(
+                check_name=PERSONAL_DATA_PAST_RETENTION,
+                passed=left["cohort_rows_with_personal_data"] == 0 and not left["handoff_files"],
+                metadata={"cohort_rows_with_personal_data": left["cohort_rows_with_personal_data"],
+                          "handoff_files_past_retention": len(left["handoff_files"])},
+            )
         ],
     )

@@ -87,6 +87,7 @@ def offence_catalogue(warehouse: DuckDBResource) -> MaterializeResult:
 @asset(
     group_name="raw_reports",
     kinds={"duckdb", "python"},
+    deps=[offence_catalogue],  # the checks look offence codes up in it
     partitions_def=monthly_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     description=(

@@ -1,0 +1,145 @@
+"""Annual satisfaction tables, the HMICFRS export and the annual report."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dagster import (
+    AssetExecutionContext,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets import settings
+from vsat_assets.annual import hmicfrs, report, tables
+from vsat_assets.annual.checks import build_checks
+from vsat_assets.annual.config import BOUND_RESOURCES as _BOUND, AnnualSettings
+from vsat_assets.partitions import financial_year_partitions, monthly_partitions
+from vsat_assets.resources import SurveySettings
+
+
+def _window(context: AssetExecutionContext) -> tuple[date, date]:
+    window = context.partition_time_window
+    return window.start.date(), window.end.date()
+
+
+def financial_year_of(year_start: date) -> str:
+    return f"{year_start.year}/{(year_start.year + 1) % 100:02d}"
+
+
+def years_in(start: date, end: date) -> list[date]:
+    return [date(y, 4, 1) for y in range(start.year, end.year) if date(y, 4, 1) >= start]
+
+
+def _schema(table: tables.Table) -> TableSchema:
+    return TableSchema(columns=[TableColumn(name=n, type=t, description=d) for n, t, d in table.columns])
+
+
+def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, deps=("responses",)):
+    """An asset writing one satisfaction table from marts.responses."""
+
+    @asset(
+        name=table.name.split(".")[1],
+        group_name="annual",
+        description=description,
+        deps=list(deps),
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
+        kinds={"duckdb", "sql"},
+        resource_defs=_BOUND,
+        metadata={"dagster/column_schema": _schema(table), "dagster/table_name": table.name},
+    )
+    def _asset(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
+        window = _window(context) if partitions_def else None
+        query = build_sql(annual.thresholds(), *(window or ()))
+        with warehouse.get_connection() as conn:
+            written = tables.write(conn, table, query, window)
+            total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+        context.log.info(f"{table.name}: wrote {written} rows")
+        return MaterializeResult(metadata={"rows_written": written, "dagster/row_count": total})
+
+    return _asset
+
+
+satisfaction_annual = _table_asset(
+    tables.ANNUAL,
+    "Satisfaction per financial year, question, strand and area (force total, by strand, by area, strand x "
+    "area), general survey only, with the change from the previous year. The analysts' contract.",
+    financial_year_partitions, tables.annual_sql,
+)
+satisfaction_gap = _table_asset(
+    tables.GAP, "Satisfaction of white and ethnic-minority victims per year and question, and the gap (SPI 1.2).",
+    financial_year_partitions, tables.gap_sql,
+)
+satisfaction_rolling = _table_asset(
+    tables.ROLLING, "Whole-experience satisfaction over rolling 12 months to each quarter end, general survey.",
+    None, lambda t: tables.rolling_sql(t),
+)
+satisfaction_da_monthly = _table_asset(
+    tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question.",
+    monthly_partitions, tables.da_monthly_sql,
+)
+
+
+@asset(
+    group_name="annual",
+    description="CSV per financial year for HMICFRS: published cells of marts.satisfaction_annual; "
+    "suppressed cells keep their row with blank figures.",
+    deps=["satisfaction_annual"],
+    partitions_def=financial_year_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"csv"},
+    resource_defs=_BOUND,
+)
+def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
+    paths, rows = [], 0
+    with warehouse.get_connection() as conn:
+        for year_start in years_in(*_window(context)):
+            year = financial_year_of(year_start)
+            cells = hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)
+            path = settings.data_dir() / "exports" / hmicfrs.export_name(year)
+            hmicfrs.write_export(path, cells)
+            paths.append(path)
+            rows += len(cells)
+            context.log.info(f"{path.name}: {len(cells)} cells")
+    return MaterializeResult(metadata={"path": MetadataValue.path(str(paths[-1])), "cells": rows})
+
+
+@asset(
+    group_name="annual",
+    description="Self-contained HTML report per financial year (plotly, opens offline): headlines, "
+    "charts with intervals by strand and area, trend, funnel and the domestic abuse months.",
+    deps=["satisfaction_annual", "satisfaction_gap", "satisfaction_rolling", "satisfaction_da_monthly",
+          "survey_funnel"],
+    partitions_def=financial_year_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"html", "plotly"},
+    resource_defs=_BOUND,
+)
+def annual_report(
+    context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings, survey: SurveySettings
+) -> MaterializeResult:
+    path, items = None, []
+    with warehouse.get_connection() as conn:
+        for year_start in years_in(*_window(context)):
+            year = financial_year_of(year_start)
+            page, items = report.build_report(conn, year, year_start, survey.force_name, annual.suppress_threshold)
+            path = settings.data_dir() / "reports" / f"vsat_annual_report_{year.replace('/', '-')}.html"
+            hmicfrs.write_atomically(path, page)
+            context.log.info(f"{path.name}: {len(items)} headline figures")
+    return MaterializeResult(metadata={
+        "path": MetadataValue.path(str(path)),
+        "headlines": MetadataValue.md(report.headline_markdown(items)),
+    })
+
+
+ANNUAL_ASSETS: list = [
+    satisfaction_annual, satisfaction_gap, satisfaction_rolling, satisfaction_da_monthly, hmicfrs_export,
+    annual_report,
+]
+ANNUAL_CHECKS: list = build_checks()

@@ -1,0 +1,24 @@
+"""The annual outputs' settings: disclosure thresholds and the HMICFRS force code."""
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from vsat_assets.annual.tables import Thresholds
+
+
+class AnnualSettings(ConfigurableResource):
+    """Disclosure control and export settings of the annual outputs (domain brief, section 7)."""
+
+    low_base_threshold: int = Field(default=50, description="Estimates on fewer respondents are flagged low base.")
+    suppress_threshold: int = Field(default=10, description="Estimates on fewer respondents are not published.")
+    force_code_for_hmicfrs: str = Field(default="DUR", description="force_code written in the HMICFRS export.")
+
+    def thresholds(self) -> Thresholds:
+        return Thresholds(self.low_base_threshold, self.suppress_threshold)
+
+
+ANNUAL_RESOURCE_KEY = "annual"
+# Bound to every annual asset and check (resource_defs) so the code location loads without
+# registering it; still configurable per run as resources.annual.config.
+ANNUAL_SETTINGS = AnnualSettings()
+BOUND_RESOURCES = {ANNUAL_RESOURCE_KEY: ANNUAL_SETTINGS}

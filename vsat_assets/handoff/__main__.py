@@ -1,0 +1,41 @@
+"""Record that a month's hand-off has gone to the contractor (when mark_sent_on_write is off):
+
+    .venv/bin/python -m vsat_assets.handoff sent 2025-04
+
+From then on, a run that would change that month's file fails instead of replacing it.
+"""
+
+import argparse
+import sys
+from datetime import datetime
+
+import duckdb
+
+from vsat_assets import settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m vsat_assets.handoff")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sent = commands.add_parser("sent", help="mark a month's hand-off as sent to the contractor")
+    sent.add_argument("month", type=lambda text: datetime.strptime(text, "%Y-%m").date(), help="YYYY-MM")
+    args = parser.parse_args(argv)
+    try:
+        conn = duckdb.connect(str(settings.warehouse_path()))
+    except duckdb.IOException:
+        print(f"{settings.warehouse_path()} is in use by a run; try again when it ends", file=sys.stderr)
+        return 1
+    with conn:
+        updated = conn.execute(
+            "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, current_timestamp) WHERE sampling_month = ?",
+            [args.month],
+        ).fetchall()[0][0]
+    if not updated:
+        print(f"no hand-off has been written for {args.month:%Y-%m}", file=sys.stderr)
+        return 1
+    print(f"hand-off {args.month:%Y-%m} recorded as sent")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

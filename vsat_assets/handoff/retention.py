@@ -1,0 +1,58 @@
+"""Retention: names and phone numbers of the sampled, and the hand-off files, are kept only
+`retention_days` after each contact window closes. What remains is pseudonymous."""
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import duckdb
+
+from vsat_assets.handoff.files import handoff_name
+
+PERSONAL_COLUMNS = ("title", "forename", "surname", "phone_number")
+_HOLDS_PERSONAL = " OR ".join(f"{c} IS NOT NULL" for c in PERSONAL_COLUMNS)
+
+
+def purge(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:
+    """Blank personal columns and delete hand-off files past retention; returns what was done."""
+    cutoff = as_of - timedelta(days=retention_days)
+    blanked = conn.execute(
+        f"""UPDATE intermediate.sampled_cohort SET {", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)}
+            WHERE contact_until < ? AND ({_HOLDS_PERSONAL})""",
+        [cutoff],
+    ).fetchall()[0][0]
+    expired_months = [
+        row[0]
+        for row in conn.execute(
+            """SELECT l.sampling_month FROM ops.handoff_log l
+               JOIN (SELECT sampling_month, max(contact_until) AS last_day FROM intermediate.sampled_cohort
+                     GROUP BY ALL) c USING (sampling_month)
+               WHERE c.last_day < ? AND l.purged_at IS NULL""",
+            [cutoff],
+        ).fetchall()
+    ]
+    files = 0
+    for month in expired_months:
+        for path in (outbox / handoff_name(month), outbox / (handoff_name(month) + ".age")):
+            if path.exists():
+                path.unlink()
+                files += 1
+        conn.execute("UPDATE ops.handoff_log SET purged_at = current_timestamp WHERE sampling_month = ?", [month])
+    return {"cohort_rows_blanked": blanked, "handoff_months_purged": len(expired_months), "files_deleted": files}
+
+
+def overdue(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:
+    """Personal data still held past retention: what the retention check looks for."""
+    cutoff = as_of - timedelta(days=retention_days)
+    rows = conn.execute(
+        f"SELECT count(*) FROM intermediate.sampled_cohort WHERE contact_until < ? AND ({_HOLDS_PERSONAL})",
+        [cutoff],
+    ).fetchall()[0][0]
+    months = conn.execute(
+        """SELECT sampling_month FROM intermediate.sampled_cohort GROUP BY ALL HAVING max(contact_until) < ?""",
+        [cutoff],
+    ).fetchall()
+    files = [
+        p.name for (month,) in months
+        for p in (outbox / handoff_name(month), outbox / (handoff_name(month) + ".age")) if p.exists()
+    ]
+    return {"cohort_rows_with_personal_data": rows, "handoff_files": files}
