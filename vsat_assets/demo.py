@@ -15,7 +15,8 @@ from dagster import AssetSelection, DagsterInstance, materialize
 
 from vsat_assets import settings
 from vsat_assets.contractor_sim.simulate import simulate_returns
-from vsat_assets.definitions import MONTHLY_GROUPS, defs
+from vsat_assets.definitions import defs
+from vsat_assets.jobs import monthly_survey_job, retention_job, survey_responses_job
 
 DEMO_FIRST_MONTH = "2025-04-01"
 DEMO_LAST_MONTH = "2026-03-01"
@@ -54,7 +55,7 @@ def answer_handoffs() -> None:
 def purge_past_retention(instance: DagsterInstance) -> None:
     """The demo year's contact windows closed months ago: today's purge removes its names and phones."""
     result = materialize(
-        [*defs.assets, *defs.asset_checks], selection=AssetSelection.assets("retention_purge"),
+        [*defs.assets, *defs.asset_checks], selection=retention_job.selection,
         resources=defs.resources, instance=instance, raise_on_error=False,
     )
     if not result.success:
@@ -84,10 +85,10 @@ def main() -> None:
     started = time.perf_counter()
     settings.data_dir().mkdir(parents=True, exist_ok=True)
     with _instance() as instance:
-        monthly = AssetSelection.groups(*MONTHLY_GROUPS) - AssetSelection.assets("opt_out_register", "retention_purge")
-        run(instance, monthly | AssetSelection.assets("opt_out_register"), DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
+        run(instance, monthly_survey_job.selection | AssetSelection.assets("opt_out_register"),
+            DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
         answer_handoffs()
-        run(instance, AssetSelection.groups("responses"), DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
+        run(instance, survey_responses_job.selection, DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
         purge_past_retention(instance)
     print_funnel()
     print(f"Warehouse: {settings.warehouse_path()}  ({time.perf_counter() - started:.1f} s)")

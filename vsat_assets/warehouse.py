@@ -1,13 +1,19 @@
 """The DuckDB warehouse: one file, a schema per lineage stage, transactional window writes."""
 
+import fcntl
+import logging
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
+from pathlib import Path
 
 import duckdb
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
+
+_log = logging.getLogger(__name__)
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops")
 
@@ -51,8 +57,51 @@ OPS_TABLES = {
 }
 
 
-def warehouse_resource(path: str | None = None) -> DuckDBResource:
-    return DuckDBResource(database=str(path or settings.warehouse_path()))
+@contextmanager
+def writer_lock(database: str | Path, wait_seconds: float = 3600) -> Iterator[None]:
+    """Hold the warehouse's writer lock (`<file>.lock`) while writing.
+
+    DuckDB lets one process write a file at a time and fails the others at once.
+    Every writer (each step of every run, the command-line tools) takes this lock
+    first, so two runs launched together both succeed, one step after another.
+    """
+    lock_path = Path(f"{database}.lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as handle:
+        started = next_note = time.monotonic()
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                now = time.monotonic()
+                if now - started > wait_seconds:
+                    raise TimeoutError(f"waited {now - started:.0f} s for another writer of {database}") from None
+                if now >= next_note:
+                    _log.warning("waiting for another run to finish writing %s", database)
+                    next_note = now + 30
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class WarehouseResource(DuckDBResource):
+    """DuckDBResource whose connections wait for the writer lock instead of failing on it."""
+
+    @contextmanager
+    def get_connection(self):
+        if self.database == ":memory:":
+            with super().get_connection() as conn:
+                yield conn
+            return
+        with writer_lock(self.database), super().get_connection() as conn:
+            yield conn
+
+
+def warehouse_resource(path: str | None = None) -> WarehouseResource:
+    return WarehouseResource(database=str(path or settings.warehouse_path()))
 
 
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:

@@ -246,12 +246,16 @@ def test_strands_and_areas_differ(tmp_path):
     assert rates["BURGLARY"] > rates["HARASSMENT"]
 
 
-def test_ninety_thousand_rows_is_fast(tmp_path):
-    import time
-    handoff = write_handoff(tmp_path / "out", "2023-08", typical_strands(90_000))
-    start = time.perf_counter()
-    simulate_returns(handoff, tmp_path / "in")
-    assert time.perf_counter() - start < 3.0
+def test_stand_in_and_pipeline_agree_on_the_file_contract():
+    # The stand-in keeps its own copy of the contract, as the real contractor would.
+    from vsat_assets.contractor_sim import simulate
+    from vsat_assets.handoff.files import HANDOFF_COLUMNS as PIPELINE_HANDOFF
+    from vsat_assets.responses.returns import OUTCOMES as PIPELINE_OUTCOMES
+    from vsat_assets.responses.returns import RETURNS_COLUMNS as PIPELINE_RETURNS
+
+    assert tuple(simulate.HANDOFF_COLUMNS) == PIPELINE_HANDOFF
+    assert tuple(simulate.RETURNS_COLUMNS) == PIPELINE_RETURNS
+    assert set(simulate.OUTCOMES) == set(PIPELINE_OUTCOMES)
 
 
 # ----------------------------------------------------------------- CLI

@@ -1,6 +1,5 @@
 """Annual satisfaction tables, the HMICFRS export and the annual report."""
 
-from __future__ import annotations
 
 from datetime import date
 

@@ -179,7 +179,8 @@ def build_report(
     year_end = date(year_start.year + 1, year_start.month, 1)
     previous_year = f"{year_start.year - 1}/{year_start.year % 100:02d}"
     items = headlines(conn, financial_year)
-    cells = _rows(conn, _published(ANNUAL.name, "financial_year = ?"), [financial_year])
+    cells = _rows(conn, _published(ANNUAL.name, "financial_year = ?") + " ORDER BY survey_strand, area",
+                  [financial_year])
     trend = _rows(conn, _published(ANNUAL.name, f"year_start <= ? AND survey_strand = '{ALL}' AND area = '{ALL}'")
                   + " ORDER BY year_start", [year_start])
     funnel = _rows(conn, "SELECT " + ", ".join(f"sum({k}) AS {k}" for k, _ in FUNNEL_STAGES)
@@ -188,7 +189,8 @@ def build_report(
                [year_start, year_end])
     gap = _rows(conn, f"SELECT * FROM {GAP.name} WHERE financial_year = ? AND question = 'whole_experience'",
                 [financial_year])
-    rolling = _rows(conn, _published(ROLLING.name, "period_end < ?") + " ORDER BY period_end", [year_end])
+    rolling = _rows(conn, "SELECT *, 'whole_experience' AS question FROM (" + _published(ROLLING.name, "period_end < ?")
+                    + ") ORDER BY period_end", [year_end])
 
     figures = [_question_figure([r for r in cells if r["question"] == q], q)
                for q in QUESTIONS if any(r["question"] == q for r in cells)]

@@ -12,6 +12,7 @@ from datetime import datetime
 import duckdb
 
 from vsat_assets import settings
+from vsat_assets.warehouse import writer_lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,12 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     sent = commands.add_parser("sent", help="mark a month's hand-off as sent to the contractor")
     sent.add_argument("month", type=lambda text: datetime.strptime(text, "%Y-%m").date(), help="YYYY-MM")
     args = parser.parse_args(argv)
-    try:
-        conn = duckdb.connect(str(settings.warehouse_path()))
-    except duckdb.IOException:
-        print(f"{settings.warehouse_path()} is in use by a run; try again when it ends", file=sys.stderr)
-        return 1
-    with conn:
+    with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
         updated = conn.execute(
             "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, current_timestamp) WHERE sampling_month = ?",
             [args.month],

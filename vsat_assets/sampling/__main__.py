@@ -2,8 +2,8 @@
 
     .venv/bin/python -m vsat_assets.sampling --surname Example --phone "07700 900123" --reference EMAIL-42
 
-Writes to the warehouse file directly, so it waits for no run: if a run holds the
-file, it says so; try again, or use the `record_opt_out` job in the Dagster UI.
+Waits for any run writing the warehouse to finish its step (the writer lock), then
+adds the entry. The `record_opt_out` job in the Dagster UI does the same.
 """
 
 import argparse
@@ -14,7 +14,7 @@ import duckdb
 
 from vsat_assets import settings
 from vsat_assets.sampling.opt_outs import record_direct_request
-from vsat_assets.warehouse import ensure_schemas, transaction
+from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,12 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--received-on", type=date.fromisoformat, default=date.today())
     parser.add_argument("--reference", default="")
     args = parser.parse_args(argv)
-    try:
-        conn = duckdb.connect(str(settings.warehouse_path()))
-    except duckdb.IOException:
-        print(f"{settings.warehouse_path()} is in use by a run; try again when it ends", file=sys.stderr)
-        return 1
-    with conn:
+    with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
         ensure_schemas(conn)
         with transaction(conn):
             added = record_direct_request(

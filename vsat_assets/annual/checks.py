@@ -1,0 +1,165 @@
+"""Asset checks of the annual outputs: sound estimates, honest bases, disclosure control, no personal data."""
+
+
+import duckdb
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets.annual import tables
+from vsat_assets.annual.config import ANNUAL_RESOURCE_KEY, BOUND_RESOURCES, AnnualSettings
+
+PERCENTAGES_IN_INTERVALS = "percentages_in_intervals"
+BASES_MATCH_RESPONSES = "bases_match_responses"
+NO_SMALL_PUBLISHED_CELLS = "no_small_published_cells"
+NO_PERSONAL_DATA_IN_MARTS = "no_personal_data_in_marts"
+
+# Column names that would hold personal data, matched as whole words of snake_case names.
+PERSONAL_COLUMN_PATTERN = (
+    r"(^|_)(name|title|forename|surname|phone|phone_number|telephone|mobile|date_of_birth|dob|birth_date"
+    r"|crime_reference|crime_ref|address|postcode|person_id|email)($|_)"
+)
+# A UK phone number standing alone (not inside a longer token such as a hex pseudonym).
+PHONE_VALUE_PATTERN = r"(^|[^0-9A-Za-z])(\+44 ?(\(0\))? ?|0)[1-9][0-9 ]{8,11}[0-9]($|[^0-9A-Za-z])"
+CRIME_REFERENCE_PATTERN = r"/[CA]/[0-9]"
+
+_ESTIMATE_TABLES = (tables.ANNUAL, tables.ROLLING, tables.DA_MONTHLY)
+_EPSILON = 1e-9
+
+
+def _asset(table: tables.Table) -> str:
+    return table.name.split(".")[1]
+
+
+def _count(conn: duckdb.DuckDBPyConnection, sql: str) -> int:
+    return conn.execute(sql).fetchone()[0]
+
+
+def out_of_interval_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table) -> int:
+    return _count(conn, f"""
+        SELECT count(*) FROM {table.name}
+        WHERE satisfied_pct IS NOT NULL AND NOT (
+            satisfied_pct BETWEEN 0 AND 100 AND ci_low >= -{_EPSILON} AND ci_high <= 100 + {_EPSILON}
+            AND ci_low <= satisfied_pct + {_EPSILON} AND satisfied_pct <= ci_high + {_EPSILON})""")
+
+
+def small_published_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table, suppress: int) -> int:
+    if table is tables.GAP:
+        return _count(conn, f"""
+            SELECT count(*) FROM {table.name}
+            WHERE (white_pct IS NOT NULL AND white_respondents < {suppress})
+               OR (ethnic_minority_pct IS NOT NULL AND ethnic_minority_respondents < {suppress})
+               OR (gap_pp IS NOT NULL AND suppressed)""")
+    return _count(conn, f"""
+        SELECT count(*) FROM {table.name}
+        WHERE (NOT suppressed OR satisfied_pct IS NOT NULL OR ci_low IS NOT NULL OR ci_high IS NOT NULL)
+          AND respondents < {suppress}""")
+
+
+def base_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+    """Annual and DA monthly cells whose respondents differ from a recount of valid answers."""
+    answers = tables.answers_sql()
+    annual = f"""
+        WITH recount AS (
+            SELECT financial_year, question, coalesce(survey_strand, 'ALL') AS survey_strand,
+                   coalesce(area, 'ALL') AS area, count(*) FILTER (WHERE code BETWEEN 1 AND 7) AS n
+            FROM ({answers}) WHERE survey_strand <> 'DOMESTIC_ABUSE'
+            GROUP BY GROUPING SETS ((financial_year, question), (financial_year, question, survey_strand),
+                (financial_year, question, area), (financial_year, question, survey_strand, area)))
+        SELECT count(*) FROM {tables.ANNUAL.name} a
+        LEFT JOIN recount r USING (financial_year, question, survey_strand, area)
+        WHERE r.n IS DISTINCT FROM a.respondents"""
+    monthly = f"""
+        WITH recount AS (
+            SELECT month, question, count(*) FILTER (WHERE code BETWEEN 1 AND 7) AS n
+            FROM ({answers}) WHERE survey_strand = 'DOMESTIC_ABUSE' GROUP BY ALL)
+        SELECT count(*) FROM {tables.DA_MONTHLY.name} d LEFT JOIN recount r USING (month, question)
+        WHERE r.n IS DISTINCT FROM d.respondents"""
+    return _count(conn, annual) + (_count(conn, monthly) if _table_exists(conn, tables.DA_MONTHLY) else 0)
+
+
+def personal_data_findings(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """'table.column' names (never values) of marts columns named or holding like personal data."""
+    columns = conn.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'marts' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    # Counts may be named after a reason (no_phone): only text and date columns can hold personal data.
+    findings = [
+        f"marts.{t}.{c} (name)" for t, c, kind in columns
+        if kind in ("VARCHAR", "DATE") and conn.execute("SELECT regexp_matches(lower(?), ?)", [c, PERSONAL_COLUMN_PATTERN]).fetchone()[0]
+    ]
+    for table in sorted({t for t, _, _ in columns}):
+        for column in [c for t, c, kind in columns if t == table and kind == "VARCHAR"]:
+            hits = conn.execute(
+                f'SELECT count(*) FROM marts."{table}" WHERE regexp_matches("{column}", ?) '
+                f'OR regexp_matches("{column}", ?)',
+                [PHONE_VALUE_PATTERN, CRIME_REFERENCE_PATTERN],
+            ).fetchone()[0]
+            if hits:
+                findings.append(f"marts.{table}.{column} ({hits} values)")
+    return findings
+
+
+def _table_exists(conn, table: tables.Table) -> bool:
+    schema, name = table.name.split(".")
+    return _count(conn, f"SELECT count(*) FROM information_schema.tables "
+                        f"WHERE table_schema = '{schema}' AND table_name = '{name}'") > 0
+
+
+def _interval_check(table: tables.Table):
+    @asset_check(asset=_asset(table), name=PERCENTAGES_IN_INTERVALS, blocking=False,
+                 description="Every published percentage is within 0-100 and inside its 95% interval.")
+    def _check(warehouse: DuckDBResource) -> AssetCheckResult:
+        with warehouse.get_connection() as conn:
+            failing = out_of_interval_rows(conn, table)
+        return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
+
+    return _check
+
+
+def _small_cell_check(table: tables.Table):
+    # Resources through the context: a check that binds resource_defs may not also take them as arguments.
+    @asset_check(asset=_asset(table), name=NO_SMALL_PUBLISHED_CELLS, blocking=False, resource_defs=BOUND_RESOURCES,
+                 required_resource_keys={"warehouse", ANNUAL_RESOURCE_KEY},
+                 description="No published (non-suppressed) figure rests on fewer respondents than the threshold.")
+    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
+        settings: AnnualSettings = getattr(context.resources, ANNUAL_RESOURCE_KEY)
+        with context.resources.warehouse.get_connection() as conn:
+            failing = small_published_rows(conn, table, settings.suppress_threshold)
+        return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
+
+    return _check
+
+
+@asset_check(asset="satisfaction_annual", name=BASES_MATCH_RESPONSES, blocking=False,
+             description="Each cell's respondents equal the valid answers (codes 1-7) counted in marts.responses "
+                         "(annual and domestic abuse monthly tables).")
+def bases_match_responses(warehouse: DuckDBResource) -> AssetCheckResult:
+    with warehouse.get_connection() as conn:
+        failing = base_mismatches(conn)
+    return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
+
+
+def _personal_data_check(asset_name: str):
+    @asset_check(asset=asset_name, name=NO_PERSONAL_DATA_IN_MARTS, blocking=True,
+                 description="No marts column is named like personal data, and no marts text value looks like a UK "
+                             "phone number or a crime reference.")
+    def _check(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+        with warehouse.get_connection() as conn:
+            findings = personal_data_findings(conn)
+        return AssetCheckResult(
+            passed=not findings, severity=AssetCheckSeverity.ERROR,
+            metadata={"findings": MetadataValue.json(findings)},
+        )
+
+    return _check
+
+
+def build_checks() -> list:
+    return [
+        *(_interval_check(t) for t in _ESTIMATE_TABLES),
+        *(_small_cell_check(t) for t in (*_ESTIMATE_TABLES, tables.GAP)),
+        bases_match_responses,
+        _personal_data_check("responses"),
+        _personal_data_check("annual_report"),
+    ]

@@ -1,0 +1,36 @@
+"""Jobs: the slices of the lineage that schedules, sensors and people launch."""
+
+from dagster import AssetSelection, define_asset_job
+
+PUBLISH = AssetSelection.assets("analytics_file")
+
+monthly_survey_job = define_asset_job(
+    "monthly_survey_job",
+    selection=(
+        AssetSelection.groups("raw_reports", "eligibility", "sampling", "handoff")
+        - AssetSelection.assets("opt_out_register", "retention_purge")
+    ) | PUBLISH,
+    description="A month's reports through eligibility and sampling to the contractor hand-off.",
+)
+survey_responses_job = define_asset_job(
+    "survey_responses_job",
+    selection=AssetSelection.groups("responses") | PUBLISH,
+    description="Ingest a sampling month's returns file and rebuild the response marts.",
+)
+annual_satisfaction_job = define_asset_job(
+    "annual_satisfaction_job",
+    selection=AssetSelection.groups("annual") | PUBLISH,
+    description="A financial year's satisfaction tables, HMICFRS export and annual report.",
+)
+retention_job = define_asset_job(
+    "retention_job",
+    selection=AssetSelection.assets("retention_purge"),
+    description="Purge names, phone numbers and hand-off files past the retention period.",
+)
+record_opt_out_job = define_asset_job(
+    "record_opt_out",
+    selection=AssetSelection.assets("opt_out_register"),
+    description="Add an emailed opt-out request: launch with the request in the config.",
+)
+
+ALL_JOBS = [monthly_survey_job, survey_responses_job, annual_satisfaction_job, retention_job, record_opt_out_job]

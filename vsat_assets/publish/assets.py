@@ -1,0 +1,87 @@
+"""The analysts' file: a read-only copy of the marts, published atomically beside the warehouse.
+
+Analysts open `vsat_analytics.duckdb`, never the pipeline's own file: DuckDB allows one
+writer or many readers per file, so a reader on the warehouse would stop the pipeline.
+The copy is written under a temporary name and renamed into place; a reader keeps the
+version it opened and never sees a half-written file.
+"""
+
+import os
+from pathlib import Path
+
+from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets import settings
+from vsat_assets.sql_runner.assets import PROJECT_DIR
+from vsat_assets.sql_runner.models import Model, discover_models, sql_literal
+
+DICTIONARY = "marts.data_dictionary"
+
+
+def analytics_path() -> Path:
+    return settings.data_dir() / "vsat_analytics.duckdb"
+
+
+def _comment_statements(model: Model, table: str) -> list[str]:
+    statements = [f"COMMENT ON TABLE {table} IS {sql_literal(model.description)}"]
+    statements += [
+        f"COMMENT ON COLUMN {table}.{column.name} IS {sql_literal(column.description)}"
+        for column in model.columns
+        if column.description
+    ]
+    return statements
+
+
+def publish(conn, target: Path, models: dict[str, Model]) -> dict[str, int]:
+    """Copy every marts table with its documentation into `target`, atomically."""
+    partial = target.with_name(f".{target.name}.partial")
+    partial.unlink(missing_ok=True)
+    tables = [row[0] for row in conn.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY ALL").fetchall()]
+    counts = {}
+    conn.execute(f"ATTACH {sql_literal(str(partial))} AS analytics")
+    try:
+        conn.execute("CREATE SCHEMA analytics.marts")
+        for table in tables:
+            conn.execute(f"CREATE TABLE analytics.marts.{table} AS SELECT * FROM marts.{table}")
+            if table in models:
+                for statement in _comment_statements(models[table], f"analytics.marts.{table}"):
+                    conn.execute(statement)
+            counts[table] = conn.execute(f"SELECT count(*) FROM analytics.marts.{table}").fetchall()[0][0]
+        conn.execute(
+            """CREATE TABLE analytics.marts.data_dictionary AS
+               SELECT c.table_name, c.column_name, c.data_type, c.comment AS description, t.comment AS table_description
+               FROM duckdb_columns() c JOIN duckdb_tables() t USING (database_name, schema_name, table_name)
+               WHERE c.database_name = 'analytics' AND c.schema_name = 'marts'
+               ORDER BY c.table_name, c.column_index"""
+        )
+    finally:
+        conn.execute("DETACH analytics")
+    os.replace(partial, target)
+    return counts
+
+
+def build_publish_asset(extra_deps: list[str]) -> AssetsDefinition:
+    models = {name: m for name, m in discover_models(PROJECT_DIR).items() if m.stage == "marts"}
+
+    @asset(
+        name="analytics_file",
+        group_name="publish",
+        kinds={"duckdb"},
+        deps=[AssetKey(name) for name in sorted(models)] + [AssetKey(name) for name in extra_deps],
+        description=(
+            "vsat_analytics.duckdb: the marts and their data dictionary (table and column comments, and "
+            f"{DICTIONARY}) for analysts, published atomically after each build. No personal data."
+        ),
+    )
+    def analytics_file(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
+        target = analytics_path()
+        with warehouse.get_connection() as conn:
+            counts = publish(conn, target, models)
+        context.log.info(f"published {len(counts)} marts tables to {target}")
+        return MaterializeResult(
+            metadata={"path": MetadataValue.path(str(target)), "tables": MetadataValue.json(counts)}
+        )
+
+    return analytics_file

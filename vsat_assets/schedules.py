@@ -1,0 +1,45 @@
+"""When the platform runs by itself. Each schedule works out its own partition key."""
+
+from datetime import date, datetime
+
+from dagster import RunRequest, ScheduleEvaluationContext, schedule
+
+from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, retention_job
+
+TIMEZONE = "Europe/London"
+
+
+def previous_month_key(when: datetime | date) -> str:
+    """The report month that has just ended: run on 1 May, build April."""
+    year, month = (when.year, when.month - 1) if when.month > 1 else (when.year - 1, 12)
+    return f"{year:04d}-{month:02d}-01"
+
+
+def financial_year_just_ended_key(when: datetime | date) -> str:
+    """The financial year (April-March) that ended before `when`: on 5 April 2026, 2025/26."""
+    start_year = when.year - 1 if when.month >= 4 else when.year - 2
+    return f"{start_year:04d}-04-01"
+
+
+@schedule(job=monthly_survey_job, cron_schedule="0 6 1 * *", execution_timezone=TIMEZONE,
+          description="06:00 on the 1st: last month's reports through to the hand-off, sent that day.")
+def monthly_survey_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    key = previous_month_key(context.scheduled_execution_time)
+    return RunRequest(run_key=key, partition_key=key)
+
+
+@schedule(job=annual_satisfaction_job, cron_schedule="0 7 5 4 *", execution_timezone=TIMEZONE,
+          description="07:00 on 5 April: the financial year just ended.")
+def annual_satisfaction_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    key = financial_year_just_ended_key(context.scheduled_execution_time)
+    return RunRequest(run_key=key, partition_key=key)
+
+
+@schedule(job=retention_job, cron_schedule="0 2 * * *", execution_timezone=TIMEZONE,
+          description="02:00 daily: purge personal data past the retention period.")
+def retention_schedule(context: ScheduleEvaluationContext) -> RunRequest:
+    day = context.scheduled_execution_time.date().isoformat()
+    return RunRequest(run_key=day, run_config={"ops": {"retention_purge": {"config": {"as_of": day}}}})
+
+
+ALL_SCHEDULES = [monthly_survey_schedule, annual_satisfaction_schedule, retention_schedule]

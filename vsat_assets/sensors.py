@@ -1,0 +1,39 @@
+"""The contractor inbox sensor: each new returns file starts the ingestion of its month, once."""
+
+import json
+import re
+
+from dagster import RunRequest, SensorEvaluationContext, SkipReason, sensor
+
+from vsat_assets.jobs import survey_responses_job
+from vsat_assets.partitions import monthly_partitions
+from vsat_assets.responses.assets import ContractorInbox
+
+RETURNS_FILE = re.compile(r"^returns_(\d{4})-(\d{2})\.csv$")
+
+
+@sensor(job=survey_responses_job, minimum_interval_seconds=60,
+        description="Watches the contractor inbox; a new or replaced returns file runs its sampling month.")
+def contractor_returns_sensor(context: SensorEvaluationContext, contractor_inbox: ContractorInbox):
+    inbox = contractor_inbox.inbox_dir()
+    if not inbox.is_dir():
+        return SkipReason(f"no inbox folder {inbox} yet")
+    seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+    valid_keys = set(monthly_partitions.get_partition_keys())
+    requests = []
+    for path in sorted(inbox.iterdir()):
+        match = RETURNS_FILE.match(path.name)
+        if not match:
+            continue
+        stat = path.stat()
+        version = f"{stat.st_size}-{stat.st_mtime_ns}"
+        if seen.get(path.name) == version:
+            continue
+        key = f"{match.group(1)}-{match.group(2)}-01"
+        if key not in valid_keys:
+            context.log.warning(f"{path.name}: no such sampling month, ignored")
+        else:
+            requests.append(RunRequest(run_key=f"{path.name}@{version}", partition_key=key))
+        seen[path.name] = version
+    context.update_cursor(json.dumps(seen, sort_keys=True))
+    return requests or SkipReason("no new returns files")
