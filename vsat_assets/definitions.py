@@ -3,7 +3,8 @@
 from dagster import Definitions, in_process_executor, load_asset_checks_from_modules
 
 from vsat_assets import settings
-from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS
+from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS, MARTS_WRITERS
+from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.eligibility import checks as eligibility_checks
 from vsat_assets.handoff.assets import HandoffSettings, contractor_handoff, retention_purge
 from vsat_assets.jobs import ALL_JOBS
@@ -26,13 +27,14 @@ def resources() -> dict:
         "survey": SurveySettings(),
         "handoff": HandoffSettings(),
         "contractor_inbox": ContractorInbox(),
+        "annual": AnnualSettings(),
     }
 
 
 defs = Definitions(
     assets=[
         offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
-        *build_sql_assets(), *ANNUAL_ASSETS, build_publish_asset([]),
+        *build_sql_assets(), *ANNUAL_ASSETS, build_publish_asset([a.key.path[-1] for a in MARTS_WRITERS]),
     ],
     asset_checks=[*load_asset_checks_from_modules([eligibility_checks, sampling_checks]), *ANNUAL_CHECKS],
     jobs=ALL_JOBS,

@@ -3,7 +3,9 @@
 1. the monthly lineage (raw reports to the hand-off) for April 2025 - March 2026, in one run;
 2. the contractor stand-in answers each month's hand-off;
 3. the returns are ingested;
-then print the survey funnel.
+4. the annual tables, HMICFRS export and annual report of 2025/26;
+5. today's retention purge (the demo year's contact windows closed long ago);
+then print the survey funnel and the headline table.
 """
 
 import os
@@ -16,11 +18,13 @@ from dagster import AssetSelection, DagsterInstance, materialize
 from vsat_assets import settings
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.definitions import defs
-from vsat_assets.jobs import monthly_survey_job, retention_job, survey_responses_job
+from vsat_assets.annual.report import report_path
+from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, retention_job, survey_responses_job
 
 DEMO_FIRST_MONTH = "2025-04-01"
 DEMO_LAST_MONTH = "2026-03-01"
 DEMO_YEAR = "2025/26"
+DEMO_YEAR_KEY = "2025-04-01"
 
 
 def _instance() -> DagsterInstance:
@@ -28,14 +32,19 @@ def _instance() -> DagsterInstance:
     return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
 
 
-def run(instance: DagsterInstance, selection: AssetSelection, first: str, last: str) -> None:
+def run(instance: DagsterInstance, selection: AssetSelection, first: str, last: str | None = None) -> None:
+    """One run of the selection over the partitions first..last (or the single partition `first`)."""
+    partitions = (
+        {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
+        if last else {"partition_key": first}
+    )
     result = materialize(
         [*defs.assets, *defs.asset_checks],
         selection=selection,
         resources=defs.resources,
         instance=instance,
-        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
         raise_on_error=False,
+        **partitions,
     )
     if not result.success:
         sys.exit(f"the demo run {result.run_id} failed: see the log above (or `make ui`, Runs)")
@@ -62,23 +71,25 @@ def purge_past_retention(instance: DagsterInstance) -> None:
         sys.exit(f"the retention purge {result.run_id} failed: see the log above")
 
 
-def print_funnel() -> None:
+def print_results() -> None:
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
         print(f"\nThe survey funnel, demo year {DEMO_YEAR} (victims of reports, April to March):")
         conn.sql(
-            f"""WITH months AS (SELECT * FROM marts.exclusion_audit
-                               WHERE month_start BETWEEN '{DEMO_FIRST_MONTH}' AND '{DEMO_LAST_MONTH}')
-                SELECT reason AS stage, sum(victims) AS victims,
-                       round(100 * sum(victims) / (SELECT sum(victims) FROM months), 1) AS pct_of_reports
-                FROM months GROUP BY reason
-                UNION ALL
-                SELECT 'SAMPLED (handed off)', count(*), NULL FROM intermediate.sampled_cohort
-                WHERE sampling_month BETWEEN '{DEMO_FIRST_MONTH}' AND '{DEMO_LAST_MONTH}'
-                UNION ALL
-                SELECT 'RESPONDED: ' || outcome, count(*), NULL FROM staging.survey_responses
-                WHERE sampling_month BETWEEN '{DEMO_FIRST_MONTH}' AND '{DEMO_LAST_MONTH}' GROUP BY outcome
-                ORDER BY victims DESC"""
+            f"""UNPIVOT (SELECT sum(COLUMNS(* EXCLUDE (month, month_start, force_code, survey_strand, area)))
+                        FROM marts.survey_funnel
+                        WHERE month_start BETWEEN '{DEMO_FIRST_MONTH}' AND '{DEMO_LAST_MONTH}')
+                ON COLUMNS(*) INTO NAME stage VALUE victims"""
         ).show(max_rows=40)
+        print(f"Headline results {DEMO_YEAR}, general survey, whole force (weighted, 95% interval):")
+        conn.sql(
+            f"""SELECT question, round(satisfied_pct, 1) AS satisfied_pct,
+                       round(ci_low, 1) || '-' || round(ci_high, 1) AS interval_95, respondents
+                FROM marts.satisfaction_annual
+                WHERE financial_year = '{DEMO_YEAR}' AND survey_strand = 'ALL' AND area = 'ALL'
+                ORDER BY list_position(['ease_of_contact', 'actions_taken', 'kept_informed', 'treatment',
+                                        'whole_experience'], question)"""
+        ).show()
+    print(f"Annual report: {report_path(DEMO_YEAR)}")
 
 
 def main() -> None:
@@ -89,8 +100,9 @@ def main() -> None:
             DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
         answer_handoffs()
         run(instance, survey_responses_job.selection, DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
+        run(instance, annual_satisfaction_job.selection, DEMO_YEAR_KEY)
         purge_past_retention(instance)
-    print_funnel()
+    print_results()
     print(f"Warehouse: {settings.warehouse_path()}  ({time.perf_counter() - started:.1f} s)")
 
 

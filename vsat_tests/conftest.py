@@ -32,6 +32,7 @@ from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materiali
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets.partitions import next_month
+from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.handoff.assets import HandoffSettings
 from vsat_assets.responses.assets import ContractorInbox
 from vsat_assets.raw_reports.assets import ReportSource
@@ -109,6 +110,7 @@ def make_resources(tmp_path: Path, tmp_warehouse: DuckDBResource, drop_dir: Path
             "survey": SurveySettings(),
             "handoff": HandoffSettings(outbox=str(tmp_path / "outbox")),
             "contractor_inbox": ContractorInbox(inbox=str(tmp_path / "inbox")),
+            "annual": AnnualSettings(),
         }
 
     return build

@@ -17,7 +17,8 @@ from dagster_duckdb import DuckDBResource
 from vsat_assets import settings
 from vsat_assets.annual import hmicfrs, report, tables
 from vsat_assets.annual.checks import build_checks
-from vsat_assets.annual.config import BOUND_RESOURCES as _BOUND, AnnualSettings
+from vsat_assets.annual.config import AnnualSettings
+from vsat_assets.atomic import write_atomically
 from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 
@@ -39,18 +40,17 @@ def _schema(table: tables.Table) -> TableSchema:
     return TableSchema(columns=[TableColumn(name=n, type=t, description=d) for n, t, d in table.columns])
 
 
-def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, deps=("responses",)):
+def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual"):
     """An asset writing one satisfaction table from marts.responses."""
 
     @asset(
         name=table.name.split(".")[1],
-        group_name="annual",
+        group_name=group,
         description=description,
-        deps=list(deps),
+        deps=["responses"],
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
         kinds={"duckdb", "sql"},
-        resource_defs=_BOUND,
         metadata={"dagster/column_schema": _schema(table), "dagster/table_name": table.name},
     )
     def _asset(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
@@ -77,11 +77,12 @@ satisfaction_gap = _table_asset(
 )
 satisfaction_rolling = _table_asset(
     tables.ROLLING, "Whole-experience satisfaction over rolling 12 months to each quarter end, general survey.",
-    None, lambda t: tables.rolling_sql(t),
+    None, tables.rolling_sql,
 )
 satisfaction_da_monthly = _table_asset(
     tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question.",
     monthly_partitions, tables.da_monthly_sql,
+    group="responses",  # monthly, so it is refreshed with each month's returns (jobs select by group)
 )
 
 
@@ -93,7 +94,6 @@ satisfaction_da_monthly = _table_asset(
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"csv"},
-    resource_defs=_BOUND,
 )
 def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
     paths, rows = [], 0
@@ -118,7 +118,6 @@ def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, an
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"html", "plotly"},
-    resource_defs=_BOUND,
 )
 def annual_report(
     context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings, survey: SurveySettings
@@ -128,8 +127,8 @@ def annual_report(
         for year_start in years_in(*_window(context)):
             year = financial_year_of(year_start)
             page, items = report.build_report(conn, year, year_start, survey.force_name, annual.suppress_threshold)
-            path = settings.data_dir() / "reports" / f"vsat_annual_report_{year.replace('/', '-')}.html"
-            hmicfrs.write_atomically(path, page)
+            path = report.report_path(year)
+            write_atomically(path, page)
             context.log.info(f"{path.name}: {len(items)} headline figures")
     return MaterializeResult(metadata={
         "path": MetadataValue.path(str(path)),
@@ -142,3 +141,5 @@ ANNUAL_ASSETS: list = [
     annual_report,
 ]
 ANNUAL_CHECKS: list = build_checks()
+# Assets that write marts tables from Python (the analysts' file waits for them).
+MARTS_WRITERS = [satisfaction_annual, satisfaction_gap, satisfaction_rolling, satisfaction_da_monthly]

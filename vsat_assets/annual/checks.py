@@ -6,7 +6,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeve
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets.annual import tables
-from vsat_assets.annual.config import ANNUAL_RESOURCE_KEY, BOUND_RESOURCES, AnnualSettings
+from vsat_assets.annual.config import AnnualSettings
 
 PERCENTAGES_IN_INTERVALS = "percentages_in_intervals"
 BASES_MATCH_RESPONSES = "bases_match_responses"
@@ -118,14 +118,11 @@ def _interval_check(table: tables.Table):
 
 
 def _small_cell_check(table: tables.Table):
-    # Resources through the context: a check that binds resource_defs may not also take them as arguments.
-    @asset_check(asset=_asset(table), name=NO_SMALL_PUBLISHED_CELLS, blocking=False, resource_defs=BOUND_RESOURCES,
-                 required_resource_keys={"warehouse", ANNUAL_RESOURCE_KEY},
+    @asset_check(asset=_asset(table), name=NO_SMALL_PUBLISHED_CELLS, blocking=False,
                  description="No published (non-suppressed) figure rests on fewer respondents than the threshold.")
-    def _check(context: AssetCheckExecutionContext) -> AssetCheckResult:
-        settings: AnnualSettings = getattr(context.resources, ANNUAL_RESOURCE_KEY)
-        with context.resources.warehouse.get_connection() as conn:
-            failing = small_published_rows(conn, table, settings.suppress_threshold)
+    def _check(warehouse: DuckDBResource, annual: AnnualSettings) -> AssetCheckResult:
+        with warehouse.get_connection() as conn:
+            failing = small_published_rows(conn, table, annual.suppress_threshold)
         return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
 
     return _check

@@ -15,10 +15,3 @@ class AnnualSettings(ConfigurableResource):
 
     def thresholds(self) -> Thresholds:
         return Thresholds(self.low_base_threshold, self.suppress_threshold)
-
-
-ANNUAL_RESOURCE_KEY = "annual"
-# Bound to every annual asset and check (resource_defs) so the code location loads without
-# registering it; still configurable per run as resources.annual.config.
-ANNUAL_SETTINGS = AnnualSettings()
-BOUND_RESOURCES = {ANNUAL_RESOURCE_KEY: ANNUAL_SETTINGS}

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import duckdb
 
 from vsat_assets.annual.tables import ALL, ANNUAL, QUESTIONS
+from vsat_assets.atomic import write_atomically
 
 COLUMNS = (
     "force_code", "financial_year", "question", "survey_strand", "area",
@@ -51,20 +50,6 @@ def export_rows(conn: duckdb.DuckDBPyConnection, financial_year: str, force_code
             "suppressed": "true" if suppressed else "false",
         })
     return out
-
-
-def write_atomically(path: Path, text: str) -> None:
-    """Write beside the target then rename, so a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the file is for readers
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_export(path: Path, rows: list[dict]) -> None:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
+from vsat_assets import settings
 from vsat_assets.annual.tables import ALL, ANNUAL, DA_MONTHLY, GAP, QUESTIONS, ROLLING
 
 # What each question asks about, as the force's reports word it.
@@ -52,6 +54,11 @@ class Headline:
 
     def interval(self) -> str:
         return f"{self.ci_low:.1f}% to {self.ci_high:.1f}%"
+
+
+def report_path(financial_year: str) -> Path:
+    """data/reports/vsat_annual_report_2025-26.html for '2025/26'."""
+    return settings.data_dir() / "reports" / f"vsat_annual_report_{financial_year.replace('/', '-')}.html"
 
 
 def _rows(conn: duckdb.DuckDBPyConnection, sql: str, params: list) -> list[dict]:

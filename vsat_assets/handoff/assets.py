@@ -3,6 +3,7 @@
 from datetime import date, datetime
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -19,7 +20,14 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from vsat_assets import settings
-from vsat_assets.handoff.files import HANDOFF_COLUMNS, LAYOUT_VERSION, handoff_name, publish, render_handoff
+from vsat_assets.handoff.files import (
+    HANDOFF_COLUMNS,
+    LAYOUT_VERSION,
+    HandoffFile,
+    publish,
+    render_handoff,
+    verify_on_disk,
+)
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.handoff.retention import overdue, purge
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
@@ -48,6 +56,47 @@ class HandoffAlreadySent(RuntimeError):
     """A sent month's hand-off would change: the contractor already holds the old one."""
 
 
+def hand_off_month(conn: duckdb.DuckDBPyConnection, month: date, handoff: HandoffSettings) -> tuple[HandoffFile, Path]:
+    """Write a sampling month's hand-off, log it and add its people to the contact history."""
+    cohort = pl.from_arrow(conn.execute(_cohort_query(), [month]).to_arrow_table())
+    file = render_handoff(month, cohort)
+    logged = conn.execute(
+        "SELECT sha256, sent_at, purged_at FROM ops.handoff_log WHERE sampling_month = ?", [month]
+    ).fetchall()
+    sha256, sent_at, purged_at = logged[0] if logged else (None, None, None)
+    if purged_at is not None:
+        raise HandoffAlreadySent(
+            f"the hand-off for {month:%Y-%m} was purged on {purged_at:%Y-%m-%d} after its retention period; "
+            "it is not written again"
+        )
+    if sent_at is not None and sha256 != file.sha256:
+        raise HandoffAlreadySent(
+            f"the hand-off for {month:%Y-%m} was sent to the contractor on {sent_at:%Y-%m-%d} and this "
+            f"run would change it ({file.rows} rows, sha256 {file.sha256[:12]}… instead of {sha256[:12]}…). "
+            "The sent file stands; if it must be withdrawn, agree that with the contractor first."
+        )
+    written = publish(handoff.outbox_dir(), file, handoff.age_recipient or None)
+    now = datetime.now()
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO ops.handoff_log VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+               ON CONFLICT (sampling_month) DO UPDATE SET
+                 file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
+                 layout_version = excluded.layout_version, written_at = excluded.written_at,
+                 sent_at = coalesce(ops.handoff_log.sent_at, excluded.sent_at)""",
+            [month, written[0].name, file.rows, file.sha256, LAYOUT_VERSION, now,
+             now if handoff.mark_sent_on_write else None],
+        )
+        conn.execute(
+            """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
+               SELECT person_key, survey_id, sampling_month, handoff_date FROM intermediate.sampled_cohort c
+               WHERE sampling_month = ? AND contact_until > handoff_date
+                 AND NOT EXISTS (SELECT 1 FROM ops.contact_history h WHERE h.survey_id = c.survey_id)""",
+            [month],
+        )
+    return file, written[0]
+
+
 def _cohort_query() -> str:
     columns = ", ".join(HANDOFF_COLUMNS)
     return f"""SELECT {columns} FROM intermediate.sampled_cohort
@@ -68,7 +117,7 @@ def _cohort_query() -> str:
         AssetCheckSpec(ALLOWED_COLUMNS_ONLY, asset="contractor_handoff", blocking=True,
                        description="The file has exactly the agreed columns, in the agreed order."),
         AssetCheckSpec(MATCHES_COHORT, asset="contractor_handoff", blocking=True,
-                       description="The file's rows and checksum match the cohort and the manifest."),
+                       description="The file in the outbox has the cohort's rows and the manifest's checksum."),
     ],
 )
 def contractor_handoff(
@@ -85,46 +134,12 @@ def contractor_handoff(
     per_month, header_ok, matches = {}, True, True
     with warehouse.get_connection() as conn:
         for month in months_in(window.start.date(), window.end.date()):
-            cohort = pl.from_arrow(conn.execute(_cohort_query(), [month]).to_arrow_table())
-            file = render_handoff(month, cohort)
-            logged = conn.execute(
-                "SELECT sha256, sent_at, purged_at FROM ops.handoff_log WHERE sampling_month = ?", [month]
-            ).fetchall()
-            logged = logged[0] if logged else None
-            if logged and logged[2] is not None:
-                raise HandoffAlreadySent(
-                    f"the hand-off for {month:%Y-%m} was purged on {logged[2]:%Y-%m-%d} after its retention period; "
-                    "it is not written again"
-                )
-            if logged and logged[1] is not None and logged[0] != file.sha256:
-                raise HandoffAlreadySent(
-                    f"the hand-off for {month:%Y-%m} was sent to the contractor on {logged[1]:%Y-%m-%d} and this "
-                    f"run would change it ({file.rows} rows, sha256 {file.sha256[:12]}… instead of {logged[0][:12]}…). "
-                    "The sent file stands; if it must be withdrawn, agree that with the contractor first."
-                )
-            written = publish(outbox, file, handoff.age_recipient or None)
-            now = datetime.now()
-            with transaction(conn):
-                conn.execute(
-                    """INSERT INTO ops.handoff_log VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
-                       ON CONFLICT (sampling_month) DO UPDATE SET
-                         file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
-                         layout_version = excluded.layout_version, written_at = excluded.written_at,
-                         sent_at = coalesce(ops.handoff_log.sent_at, excluded.sent_at)""",
-                    [month, written[0].name, file.rows, file.sha256, LAYOUT_VERSION, now,
-                     now if handoff.mark_sent_on_write else None],
-                )
-                conn.execute(
-                    """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
-                       SELECT person_key, survey_id, sampling_month, handoff_date FROM intermediate.sampled_cohort c
-                       WHERE sampling_month = ? AND contact_until > handoff_date
-                         AND NOT EXISTS (SELECT 1 FROM ops.contact_history h WHERE h.survey_id = c.survey_id)""",
-                    [month],
-                )
-            header_ok &= file.content.split(b"\n", 1)[0].decode() == ",".join(HANDOFF_COLUMNS)
-            matches &= file.rows == cohort.height
-            per_month[f"{month:%Y-%m}"] = {"rows": file.rows, "sha256": file.sha256, "file": written[0].name}
-            context.log.info(f"hand-off {month:%Y-%m}: {file.rows} victims -> {written[0]}")
+            file, path = hand_off_month(conn, month, handoff)
+            on_disk = verify_on_disk(outbox, month)
+            header_ok &= on_disk["header_ok"]
+            matches &= on_disk["sha256_ok"] and on_disk["rows"] == file.rows
+            per_month[f"{month:%Y-%m}"] = {"rows": file.rows, "sha256": file.sha256, "file": path.name}
+            context.log.info(f"hand-off {month:%Y-%m}: {file.rows} victims -> {path}")
     return MaterializeResult(
         metadata={
             "outbox": MetadataValue.path(str(outbox)),

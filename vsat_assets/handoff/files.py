@@ -3,13 +3,13 @@
 import hashlib
 import io
 import json
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import polars as pl
 
+from vsat_assets.atomic import write_atomically
 from vsat_assets.privacy import neutralise_expr
 
 LAYOUT_VERSION = 1
@@ -66,17 +66,6 @@ def render_handoff(month: date, cohort: pl.DataFrame) -> HandoffFile:
     return HandoffFile(month=month, content=buffer.getvalue(), rows=frame.height)
 
 
-def write_atomically(path: Path, content: bytes) -> None:
-    """Write beside the target, then rename: a reader never sees half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    with open(temporary, "wb") as handle:
-        handle.write(content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
-
-
 def encrypt_for(recipient: str, content: bytes) -> bytes:
     """age-encrypt for the contractor's public key (`age1...`)."""
     import pyrage
@@ -92,12 +81,28 @@ def publish(outbox: Path, handoff: HandoffFile, recipient: str | None) -> list[P
         encrypted = encrypt_for(recipient, handoff.content)
         encrypted_sha = hashlib.sha256(encrypted).hexdigest()
         target = outbox / (handoff_name(handoff.month) + ".age")
-        write_atomically(target, encrypted)
+        write_atomically(target, encrypted, mode=0o600)
     else:
         target = outbox / handoff_name(handoff.month)
-        write_atomically(target, handoff.content)
+        write_atomically(target, handoff.content, mode=0o600)  # names and phone numbers
     written.append(target)
     manifest = outbox / manifest_name(handoff.month)
     write_atomically(manifest, (json.dumps(handoff.manifest(encrypted_sha), indent=2) + "\n").encode())
     written.append(manifest)
     return written
+
+
+def verify_on_disk(outbox: Path, month: date) -> dict:
+    """Read the month's hand-off back from the outbox and compare it with its manifest."""
+    manifest = json.loads((outbox / manifest_name(month)).read_text())
+    encrypted = "encrypted_file" in manifest
+    content = (outbox / manifest.get("encrypted_file", manifest["file"])).read_bytes()
+    expected = manifest["encrypted_sha256"] if encrypted else manifest["sha256"]
+    result = {"sha256_ok": hashlib.sha256(content).hexdigest() == expected, "rows": manifest["rows"]}
+    if encrypted:
+        result["header_ok"] = manifest["columns"] == list(HANDOFF_COLUMNS)
+    else:
+        lines = content.decode("utf-8").splitlines()
+        result["header_ok"] = lines[0] == ",".join(HANDOFF_COLUMNS)
+        result["rows"] = len(lines) - 1
+    return result

@@ -1,9 +1,10 @@
 """Raw reports: a month of crimes and ASB incidents with victim details, from exports or the generator."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from dagster import (
     AssetExecutionContext,
@@ -63,6 +64,34 @@ def _ensure_inside_month(frame: pl.DataFrame, month: date, source: str) -> None:
         raise ValueError(f"{source} produced report dates {first}..{last} for the month {month:%Y-%m}")
 
 
+def load_reports(
+    conn: duckdb.DuckDBPyConnection,
+    source: ReportSource,
+    start: date,
+    end: date,
+    areas: tuple[str, ...],
+    log: Callable[[str], None] = print,
+) -> dict[str, int]:
+    """Replace raw.reports for [start, end) with the source's months; returns rows per 'YYYY-MM'."""
+    ensure_schemas(conn)
+    conn.execute(report_table_ddl(REPORTS_TABLE))
+    per_month: dict[str, int] = {}
+    # One transaction for the whole window: a bad file in any month leaves every month as it was.
+    with transaction(conn):
+        conn.execute(f"DELETE FROM {REPORTS_TABLE} WHERE report_date >= ? AND report_date < ?", [start, end])
+        for month in months_in(start, end):
+            rows = 0
+            for frame in source.frames(month, areas):
+                _ensure_inside_month(frame, month, source.kind)
+                conn.register("incoming_reports", frame.to_arrow())
+                conn.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports")
+                conn.unregister("incoming_reports")
+                rows += frame.height
+            per_month[month.strftime("%Y-%m")] = rows
+            log(f"raw.reports {month:%Y-%m}: {rows} reports from the {source.kind}")
+    return per_month
+
+
 def _report_schema() -> TableSchema:
     return TableSchema(
         columns=[TableColumn(name, str(dtype)) for name, dtype in REPORT_COLUMNS.items()]
@@ -106,24 +135,8 @@ def raw_reports(
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     areas = tuple(survey.policing_areas)
-    per_month: dict[str, int] = {}
     with warehouse.get_connection() as conn:
-        ensure_schemas(conn)
-        conn.execute(report_table_ddl(REPORTS_TABLE))
-        # One transaction for the whole window: a bad file in any month leaves every month as it was.
-        with transaction(conn):
-            conn.execute(f"DELETE FROM {REPORTS_TABLE} WHERE report_date >= ? AND report_date < ?", [start, end])
-            for month in months_in(start, end):
-                rows = 0
-                for frame in report_source.frames(month, areas):
-                    _ensure_inside_month(frame, month, report_source.kind)
-                    arrow = frame.to_arrow()
-                    conn.register("incoming_reports", arrow)
-                    conn.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports")
-                    conn.unregister("incoming_reports")
-                    rows += frame.height
-                per_month[month.strftime("%Y-%m")] = rows
-                context.log.info(f"raw.reports {month:%Y-%m}: {rows} reports from the {report_source.kind}")
+        per_month = load_reports(conn, report_source, start, end, areas, context.log.info)
         check_results = checks.evaluate(conn, start, end, areas, per_month)
         summary = conn.execute(
             f"""SELECT record_type, count(*) FROM {REPORTS_TABLE}

@@ -1,7 +1,9 @@
 """Survey responses: the contractor's returns for a sampling month, checked, linked and stored."""
 
+from datetime import date
 from pathlib import Path
 
+import duckdb
 import polars as pl
 from dagster import (
     AssetCheckResult,
@@ -20,7 +22,7 @@ from pydantic import Field
 from vsat_assets import settings
 from vsat_assets.partitions import monthly_partitions, months_in
 from vsat_assets.responses.returns import QUESTIONS, check_month, read_returns, returns_name, triage_sql
-from vsat_assets.sampling.opt_outs import REGISTER
+from vsat_assets.sampling.opt_outs import record_contractor_opt_outs
 from vsat_assets.warehouse import ensure_schemas, scalar, transaction
 
 RESPONSES_TABLE = "staging.survey_responses"
@@ -41,6 +43,38 @@ class ContractorInbox(ConfigurableResource):
 
     def inbox_dir(self) -> Path:
         return Path(self.inbox) if self.inbox else settings.data_dir() / "inbox"
+
+
+def ingest_month(conn: duckdb.DuckDBPyConnection, month: date, returned: pl.DataFrame) -> tuple[int, dict, int]:
+    """Store a month's returned rows (accepted or quarantined) and its opt-outs, inside the caller's
+    transaction, after its window was emptied; returns (accepted, faults by reason, new opt-outs)."""
+    name = returns_name(month)
+    conn.register("incoming_returns", returned.to_arrow())
+    check_month(conn, name, month)
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE triaged AS {triage_sql()}", {"month": month})
+    conn.execute(
+        f"""INSERT INTO {RESPONSES_TABLE}
+            SELECT sampling_month, survey_id, outcome, interview_date, {", ".join(QUESTIONS)},
+                   force_code, survey_strand, policing_area, victim_ethnicity, design_weight, ?
+            FROM triaged WHERE fault IS NULL""",
+        [name],
+    )
+    conn.execute(
+        f"""INSERT INTO {QUARANTINE_TABLE}
+            SELECT ?, ?, row_number, survey_id, fault_column, fault FROM triaged WHERE fault IS NOT NULL""",
+        [month, name],
+    )
+    opted_out = record_contractor_opt_outs(
+        conn, "SELECT survey_id, interview_date FROM triaged WHERE fault IS NULL AND outcome = 'OPT_OUT'", name
+    )
+    faults = dict(conn.execute("SELECT fault, count(*) FROM triaged WHERE fault IS NOT NULL GROUP BY ALL").fetchall())
+    accepted = scalar(conn, "SELECT count(*) FROM triaged WHERE fault IS NULL")
+    return accepted, faults, opted_out
+
+
+def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    ensure_schemas(conn)
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {RESPONSES_TABLE} ({_RESPONSE_COLUMNS})")
 
 
 @asset(
@@ -72,48 +106,18 @@ def survey_responses(
     faults: dict[str, int] = {}
     accepted = opted_out = 0
     with warehouse.get_connection() as conn:
-        ensure_schemas(conn)
-        conn.execute(f"CREATE TABLE IF NOT EXISTS {RESPONSES_TABLE} ({_RESPONSE_COLUMNS})")
+        prepare_tables(conn)
         with transaction(conn):
             conn.execute(f"DELETE FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
             conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
             for month, returned in files.items():
-                name = returns_name(month)
-                conn.register("incoming_returns", returned.to_arrow())
-                check_month(conn, name, month)
-                conn.execute(f"CREATE OR REPLACE TEMP TABLE triaged AS {triage_sql()}", {"month": month})
-                conn.execute(
-                    f"""INSERT INTO {RESPONSES_TABLE}
-                        SELECT sampling_month, survey_id, outcome, interview_date, {", ".join(QUESTIONS)},
-                               force_code, survey_strand, policing_area, victim_ethnicity, design_weight, ?
-                        FROM triaged WHERE fault IS NULL""",
-                    [name],
-                )
-                conn.execute(
-                    f"""INSERT INTO {QUARANTINE_TABLE}
-                        SELECT ?, ?, row_number, survey_id, fault_column, fault FROM triaged WHERE fault IS NOT NULL""",
-                    [month, name],
-                )
-                before = scalar(conn, f"SELECT count(*) FROM {REGISTER}")
-                conn.execute(
-                    f"""INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source)
-                        SELECT DISTINCT t.person_key, t.phone_key, t.interview_date, 'CONTRACTOR_RETURNS', ?
-                        FROM triaged t
-                        WHERE t.fault IS NULL AND t.outcome = 'OPT_OUT'
-                          AND NOT EXISTS (SELECT 1 FROM {REGISTER} r
-                                          WHERE r.person_key IS NOT DISTINCT FROM t.person_key
-                                            AND r.phone_key IS NOT DISTINCT FROM t.phone_key)""",
-                    [name],
-                )
-                opted_out += scalar(conn, f"SELECT count(*) FROM {REGISTER}") - before
-                month_faults = dict(conn.execute(
-                    "SELECT fault, count(*) FROM triaged WHERE fault IS NOT NULL GROUP BY ALL").fetchall())
-                month_accepted = scalar(conn, "SELECT count(*) FROM triaged WHERE fault IS NULL")
+                month_accepted, month_faults, month_opt_outs = ingest_month(conn, month, returned)
                 accepted += month_accepted
+                opted_out += month_opt_outs
                 for fault, n in month_faults.items():
                     faults[fault] = faults.get(fault, 0) + n
                 context.log.info(
-                    f"{name}: {month_accepted} rows accepted, {sum(month_faults.values())} quarantined"
+                    f"{returns_name(month)}: {month_accepted} rows accepted, {sum(month_faults.values())} quarantined"
                 )
         outcomes = dict(conn.execute(
             f"SELECT outcome, count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ? "

@@ -67,17 +67,20 @@ def record_direct_request(
     return added
 
 
-def record_contractor_opt_outs(conn: duckdb.DuckDBPyConnection, survey_ids_sql: str, on: date, source: str) -> int:
-    """Add every person behind the survey ids the query returns (from a returns file) by person and phone."""
-    before = conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchone()[0]
+def record_contractor_opt_outs(conn: duckdb.DuckDBPyConnection, opt_outs_sql: str, source: str) -> int:
+    """Add the people behind a returns file's OPT_OUT outcomes, by person and by phone.
+
+    `opt_outs_sql` returns (survey_id, opted_out_on); returns the number of new entries.
+    """
+    before = conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0]
     conn.execute(
         f"""INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source)
-            SELECT DISTINCT c.person_key, c.phone_key, ?::DATE, 'CONTRACTOR_RETURNS', ?
-            FROM intermediate.sampling_frame c
-            WHERE c.survey_id IN ({survey_ids_sql})
-              AND NOT EXISTS (SELECT 1 FROM {REGISTER} r
-                              WHERE r.person_key IS NOT DISTINCT FROM c.person_key
-                                AND r.phone_key IS NOT DISTINCT FROM c.phone_key)""",
-        [on, source],
+            SELECT DISTINCT f.person_key, f.phone_key, o.opted_out_on, 'CONTRACTOR_RETURNS', ?
+            FROM ({opt_outs_sql}) o(survey_id, opted_out_on)
+            JOIN intermediate.sampling_frame f USING (survey_id)
+            WHERE NOT EXISTS (SELECT 1 FROM {REGISTER} r
+                              WHERE r.person_key IS NOT DISTINCT FROM f.person_key
+                                AND r.phone_key IS NOT DISTINCT FROM f.phone_key)""",
+        [source],
     )
-    return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchone()[0] - before
+    return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0] - before
