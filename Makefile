@@ -31,6 +31,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 contractor: install
 	$(BIN)/python -m vsat_assets.contractor_sim --outbox $(VSAT_DATA_DIR)/outbox --inbox $(VSAT_DATA_DIR)/inbox
 
+# A financial year at Durham and at national scale, through Dagster and on the bare engine.
+bench: install
+	$(BIN)/python scripts/bench.py
+
 test: install
 	bash scripts/install_test_deps.sh
 	$(BIN)/python -m pytest

@@ -33,3 +33,8 @@ def pseudonym_key() -> tuple[bytes, bool]:
     from vsat_assets.privacy import pseudonym_key_from_env
 
     return pseudonym_key_from_env(profile())
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's memory cap (`VSAT_DUCKDB_MEMORY_LIMIT`, default 2GB): past it, DuckDB spills to disk."""
+    return os.environ.get("VSAT_DUCKDB_MEMORY_LIMIT", "2GB")

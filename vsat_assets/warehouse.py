@@ -101,7 +101,10 @@ class WarehouseResource(DuckDBResource):
 
 
 def warehouse_resource(path: str | None = None) -> WarehouseResource:
-    return WarehouseResource(database=str(path or settings.warehouse_path()))
+    return WarehouseResource(
+        database=str(path or settings.warehouse_path()),
+        connection_config={"memory_limit": settings.duckdb_memory_limit()},
+    )
 
 
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:

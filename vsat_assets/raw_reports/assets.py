@@ -25,7 +25,7 @@ from vsat_assets.raw_reports.exports import export_files_for_month, read_month_e
 from vsat_assets.raw_reports.generator import GeneratorSettings, generate_month, load_offence_catalogue
 from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
-from vsat_assets.warehouse import ensure_schemas, transaction
+from vsat_assets.warehouse import ensure_schemas, scalar, transaction
 
 REPORTS_TABLE = "raw.reports"
 OFFENCES_TABLE = "raw.offences"
@@ -106,11 +106,17 @@ def _report_schema() -> TableSchema:
     metadata={"dagster/table_name": OFFENCES_TABLE},
 )
 def offence_catalogue(warehouse: DuckDBResource) -> MaterializeResult:
-    catalogue = load_offence_catalogue()
     with warehouse.get_connection() as conn:
-        ensure_schemas(conn)
-        conn.execute(f"CREATE OR REPLACE TABLE {OFFENCES_TABLE} AS SELECT * FROM catalogue")
-    return MaterializeResult(metadata={"dagster/row_count": catalogue.height})
+        rows = load_offences(conn)
+    return MaterializeResult(metadata={"dagster/row_count": rows})
+
+
+def load_offences(conn: duckdb.DuckDBPyConnection) -> int:
+    ensure_schemas(conn)
+    conn.register("offence_catalogue", load_offence_catalogue().to_arrow())
+    conn.execute(f"CREATE OR REPLACE TABLE {OFFENCES_TABLE} AS SELECT * FROM offence_catalogue")
+    conn.unregister("offence_catalogue")
+    return scalar(conn, f"SELECT count(*) FROM {OFFENCES_TABLE}")
 
 
 @asset(

@@ -1,0 +1,285 @@
+"""`make bench`: a financial year through the whole pipeline, with Dagster and on the bare engine.
+
+For each scale it runs, each in a fresh data folder and its own process:
+
+* dagster: the demo's flow through Dagster (monthly job over the year in one run,
+  the contractor stand-in, the responses job, the annual job), in-process executor;
+* floor:   the same SQL models and Python steps called directly against DuckDB,
+  with no Dagster at all (no runs, events, checks or storage).
+
+and prints wall time, peak RSS of the process tree, rows per second, time per
+stage, the Dagster/floor ratio, and the code-location load time against
+`import dagster` alone.
+
+    .venv/bin/python scripts/bench.py                   # Durham and national scale
+    .venv/bin/python scripts/bench.py --scales durham   # one scale
+    .venv/bin/python scripts/bench.py --smoke           # a two-month miniature, for the test suite
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCALES = {"durham": {"scale": 1.0, "forces": 1}, "national": {"scale": 100.0, "forces": 43}}
+YEAR = ("2025-04-01", "2026-03-01", "2025/26")
+SMOKE = {"scale": 0.05, "forces": 1}
+SMOKE_YEAR = ("2025-04-01", "2025-05-01", "2025/26")
+
+
+# ---------------------------------------------------------------- the two ways to run a year
+def run_dagster(scale: dict, first: str, last: str) -> dict:
+    from dagster import DagsterInstance, materialize
+
+    from vsat_assets.definitions import defs
+    from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, survey_responses_job
+    from vsat_assets.raw_reports.assets import ReportSource
+
+    resources = {**defs.resources, "report_source": ReportSource(**scale)}
+    stages = {}
+
+    def run(name, selection, **partitions):
+        started = time.perf_counter()
+        with DagsterInstance.ephemeral() as instance:
+            result = materialize([*defs.assets, *defs.asset_checks], selection=selection, resources=resources,
+                                 instance=instance, **partitions)
+            assert result.success, f"{name} failed"
+            for step in instance.get_run_step_stats(result.run_id):
+                stages[step.step_key] = round(step.end_time - step.start_time, 2)
+        stages[f"run:{name}"] = round(time.perf_counter() - started, 2)
+
+    range_tags = {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
+    run("monthly", monthly_survey_job.selection, **range_tags)
+    started = time.perf_counter()
+    answer_handoffs()
+    stages["contractor_stand_in"] = round(time.perf_counter() - started, 2)
+    run("responses", survey_responses_job.selection, **range_tags)
+    run("annual", annual_satisfaction_job.selection, partition_key=first)
+    return stages
+
+
+def run_floor(scale: dict, first: str, last: str) -> dict:
+    """The same work as the Dagster run, called in order on one DuckDB connection."""
+    import duckdb
+
+    from vsat_assets import settings
+    from vsat_assets.annual import hmicfrs, report, tables
+    from vsat_assets.annual.config import AnnualSettings
+    from vsat_assets.atomic import write_atomically
+    from vsat_assets.handoff.assets import HandoffSettings, hand_off_month
+    from vsat_assets.partitions import months_in, next_month
+    from vsat_assets.publish.assets import analytics_path, publish
+    from vsat_assets.raw_reports.assets import ReportSource, load_offences, load_reports
+    from vsat_assets.resources import SurveySettings
+    from vsat_assets.responses.assets import ContractorInbox, ingest_month, prepare_tables
+    from vsat_assets.responses.returns import read_returns
+    from vsat_assets.sql_runner.assets import PROJECT_DIR
+    from vsat_assets.sql_runner.build import build_model, prepare_connection, run_test
+    from vsat_assets.sql_runner.column_tests import tests_for
+    from vsat_assets.sql_runner.models import discover_models
+    from vsat_assets.warehouse import transaction
+
+    start, end = date.fromisoformat(first), next_month(date.fromisoformat(last))
+    year_start, year_end = start, date(start.year + 1, 4, 1)
+    survey, annual, handoff = SurveySettings(), AnnualSettings(), HandoffSettings()
+    variables = survey.model_vars()
+    models = discover_models(PROJECT_DIR)
+    stages = {}
+
+    def timed(name, fn, *args):
+        started = time.perf_counter()
+        out = fn(*args)
+        stages[name] = round(time.perf_counter() - started, 2)
+        return out
+
+    def sql(name):
+        model = models[name]
+        window = {"month": (start, end), "financial_year": (year_start, year_end)}.get(model.partitioned_by)
+        build_model(conn, model, models, variables, window)
+        for test in tests_for(model):
+            run_test(conn, test, model, variables, window)
+
+    conn = duckdb.connect(str(settings.warehouse_path()), config={"memory_limit": settings.duckdb_memory_limit()})
+    prepare_connection(conn, settings.pseudonym_key()[0])
+    timed("offence_catalogue", load_offences, conn)
+    timed("raw_reports", load_reports, conn, ReportSource(**scale), start, end, tuple(survey.policing_areas),
+          lambda message: None)
+    for name in ("stg_reports", "report_volumes", "victim_eligibility", "eligible_victims", "sampling_frame",
+                 "exclusion_audit", "sampled_cohort"):
+        timed(name, sql, name)
+    timed("contractor_handoff", lambda: [hand_off_month(conn, m, handoff) for m in months_in(start, end)])
+    timed("contractor_stand_in", answer_handoffs, conn)
+
+    def responses():
+        prepare_tables(conn)
+        files = {m: read_returns(ContractorInbox().inbox_dir(), m) for m in months_in(start, end)}
+        with transaction(conn):
+            for table in ("staging.survey_responses", "ops.returns_quarantine"):
+                conn.execute(f"DELETE FROM {table} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
+            for month, returned in files.items():
+                ingest_month(conn, month, returned)
+
+    timed("survey_responses", responses)
+    for name in ("responses", "survey_funnel"):
+        timed(name, sql, name)
+    limits = annual.thresholds()
+    timed("satisfaction_da_monthly", tables.write, conn, tables.DA_MONTHLY,
+          tables.da_monthly_sql(limits, start, end), (start, end))
+    timed("satisfaction_annual", tables.write, conn, tables.ANNUAL,
+          tables.annual_sql(limits, year_start, year_end), (year_start, year_end))
+    timed("satisfaction_gap", tables.write, conn, tables.GAP, tables.gap_sql(limits, year_start, year_end),
+          (year_start, year_end))
+    timed("satisfaction_rolling", tables.write, conn, tables.ROLLING, tables.rolling_sql(limits), None)
+    year = YEAR[2]
+    timed("hmicfrs_export", lambda: hmicfrs.write_export(
+        settings.data_dir() / "exports" / hmicfrs.export_name(year),
+        hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
+    timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
+        conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
+    marts = {n: m for n, m in models.items() if m.stage == "marts"}
+    timed("analytics_file", publish, conn, analytics_path(), marts)
+    conn.close()
+    return stages
+
+
+def answer_handoffs(conn=None) -> None:
+    import duckdb
+
+    from vsat_assets import settings
+    from vsat_assets.contractor_sim.simulate import simulate_returns
+
+    query = "SELECT survey_id, policing_area FROM intermediate.sampled_cohort"
+    if conn is None:
+        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as reader:
+            areas = dict(reader.execute(query).fetchall())
+    else:
+        areas = dict(conn.execute(query).fetchall())
+    for handoff in sorted((settings.data_dir() / "outbox").glob("handoff_*.csv")):
+        simulate_returns(handoff, settings.data_dir() / "inbox", areas=areas)
+
+
+# ---------------------------------------------------------------- measuring a child process
+def _tree_rss_kb(pid: int) -> int:
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    pending += [int(c) for c in children.read().split()]
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
+def measure(mode: str, scale: dict, year: tuple) -> dict:
+    """Run one mode in a child process on a fresh data folder; wall time, peak RSS, stages, rows."""
+    with tempfile.TemporaryDirectory(prefix=f"vsat-bench-{mode}-") as data:
+        env = {**os.environ, "VSAT_DATA_DIR": data, "PYTHONWARNINGS": "ignore"}
+        env.pop("DAGSTER_HOME", None)
+        command = [sys.executable, __file__, "--child", mode, "--scale-json", json.dumps(scale),
+                   "--year-json", json.dumps(year)]
+        started = time.perf_counter()
+        child = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True)
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, _tree_rss_kb(child.pid))
+            time.sleep(0.1)
+        wall = time.perf_counter() - started
+        output = child.stdout.read()
+        if child.returncode != 0:
+            raise SystemExit(f"{mode} run failed (exit {child.returncode}); run it alone to see why:\n"
+                             f"VSAT_DATA_DIR=$(mktemp -d) {' '.join(command)}")
+        result = json.loads(output.strip().splitlines()[-1])
+        return {"wall_s": wall, "peak_rss_mb": peak / 1024, **result}
+
+
+def child(mode: str, scale: dict, year: tuple) -> None:
+    from vsat_assets import settings
+
+    settings.data_dir().mkdir(parents=True, exist_ok=True)
+    stages = (run_dagster if mode == "dagster" else run_floor)(scale, year[0], year[1])
+    import duckdb
+
+    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
+        reports = conn.execute("SELECT count(*) FROM raw.reports").fetchall()[0][0]
+    print(json.dumps({"stages": stages, "reports": reports}))
+
+
+def load_times(repeats: int = 5) -> dict:
+    def median_seconds(code: str) -> float:
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            times.append(time.perf_counter() - started)
+        return statistics.median(times)
+
+    dagster = median_seconds("import dagster")
+    location = median_seconds("import vsat_assets.definitions")
+    return {"import_dagster_s": dagster, "code_location_s": location, "ratio": location / dagster}
+
+
+# ---------------------------------------------------------------- report
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scales", default="durham,national")
+    parser.add_argument("--smoke", action="store_true", help="two months at 5% of Durham: checks the bench runs")
+    parser.add_argument("--child", choices=("dagster", "floor"), help=argparse.SUPPRESS)
+    parser.add_argument("--scale-json", help=argparse.SUPPRESS)
+    parser.add_argument("--year-json", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, json.loads(args.scale_json), tuple(json.loads(args.year_json)))
+        return
+
+    runs = {"smoke": (SMOKE, SMOKE_YEAR)} if args.smoke else {
+        name: (SCALES[name], YEAR) for name in args.scales.split(",")
+    }
+    results = {}
+    for name, (scale, year) in runs.items():
+        for mode in ("floor", "dagster"):
+            print(f"[{name}] {mode} …", flush=True)
+            results[(name, mode)] = measure(mode, scale, year)
+    loads = load_times(3 if args.smoke else 5)
+
+    print(f"\nmachine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
+          f"python {sys.version.split()[0]}")
+    print(f"{'scale':10} {'mode':8} {'reports':>10} {'wall s':>8} {'rows/s':>10} {'peak MB':>8}")
+    for (name, mode), r in results.items():
+        print(f"{name:10} {mode:8} {r['reports']:>10,} {r['wall_s']:>8.1f} {r['reports'] / r['wall_s']:>10,.0f} "
+              f"{r['peak_rss_mb']:>8.0f}")
+    print()
+    for name in runs:
+        floor, dagster = results[(name, "floor")], results[(name, "dagster")]
+        print(f"{name}: Dagster / engine floor = {dagster['wall_s'] / floor['wall_s']:.2f} (wall time)")
+    if "durham" in runs and "national" in runs:
+        d, n = results[("durham", "dagster")], results[("national", "dagster")]
+        volume = n["reports"] / d["reports"]
+        print(f"durham -> national: volume x{volume:.0f}, time x{n['wall_s'] / d['wall_s']:.0f} "
+              f"(linear or better when <= x{volume:.0f}), peak memory x{n['peak_rss_mb'] / d['peak_rss_mb']:.2f}")
+    print(f"code location load {loads['code_location_s']:.2f} s vs import dagster {loads['import_dagster_s']:.2f} s: "
+          f"ratio {loads['ratio']:.2f}")
+    print("\ntime per stage (s):")
+    stage_names = []
+    for r in results.values():
+        stage_names += [s for s in r["stages"] if s not in stage_names]
+    header = "".join(f"{f'{n[:8]}/{m[:5]}':>16}" for n, m in results)
+    print(f"{'stage':28}{header}")
+    for stage in stage_names:
+        print(f"{stage[:28]:28}" + "".join(f"{r['stages'].get(stage, ''):>16}" for r in results.values()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,359 @@
+"""Backfills, runs launched together, and analysts reading the published file during a run.
+
+- a three-month backfill in ONE run (the partition-range tags, as `make demo` launches it)
+  leaves the same rows as the three months materialised one after another;
+- two `dagster asset materialize` processes started together on the same warehouse both
+  succeed: the writer lock (warehouse.writer_lock) makes them wait for each other;
+- an analyst's open read-only connection on vsat_analytics.duckdb keeps answering while a
+  full monthly run publishes a new copy, and a new connection then sees the new month;
+- the published file holds no personal data and documents every column.
+
+The subprocess tests set VSAT_DATA_DIR and DAGSTER_HOME to temp folders; the generator's
+scale is resource config, passed as run config (`resources: report_source: config: scale`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import AssetKey, AssetSelection
+
+from vsat_assets.handoff.assets import HandoffSettings
+from vsat_assets.jobs import monthly_survey_job
+from vsat_assets.warehouse import writer_lock
+from vsat_tests.conftest import SMALL_SCALE
+
+PROJECT = Path(__file__).resolve().parents[1]
+DAGSTER = Path(sys.executable).parent / "dagster"
+BACKFILL_MONTHS = ("2025-04-01", "2025-05-01", "2025-06-01")
+SCALE_CONFIG = {"resources": {"report_source": {"config": {"scale": SMALL_SCALE}}}}
+WAITING_NOTE = "waiting for another run to finish writing"
+
+# Column-name fragments that would mean personal data in the analysts' file.
+PERSONAL_FRAGMENTS = (
+    "forename", "surname", "first_name", "last_name", "phone", "date_of_birth", "dob", "birth",
+    "crime_reference", "crime_ref", "person_id", "address", "postcode", "email", "title",
+)
+
+# The tables a backfill must leave exactly as month-by-month runs do, and their row order-free query.
+COMPARED_TABLES = {
+    "raw.reports": "SELECT * FROM raw.reports",
+    "intermediate.victim_eligibility": "SELECT * FROM intermediate.victim_eligibility",
+    "intermediate.sampling_frame": "SELECT * FROM intermediate.sampling_frame",
+    "intermediate.sampled_cohort": "SELECT * FROM intermediate.sampled_cohort",
+    "ops.contact_history": "SELECT * EXCLUDE (recorded_at) FROM ops.contact_history",
+    "marts.exclusion_audit": "SELECT * FROM marts.exclusion_audit",
+}
+
+
+def _defs():
+    from vsat_assets.definitions import defs
+
+    return defs
+
+
+def _monthly_job_keys() -> list[AssetKey]:
+    """The assets of monthly_survey_job, as the schedule runs them."""
+    keys = monthly_survey_job.selection.resolve(_defs().resolve_asset_graph())
+    assert AssetKey("raw_reports") in keys and AssetKey("analytics_file") in keys
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def _data_env(tmp_path: Path, home_name: str) -> dict:
+    """os.environ with VSAT_DATA_DIR=<tmp>/data and its own DAGSTER_HOME (with an empty dagster.yaml)."""
+    home = tmp_path / home_name
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("")
+    (tmp_path / "data").mkdir(exist_ok=True)
+    env = dict(os.environ, VSAT_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(home))
+    for name in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PROFILE"):
+        env.pop(name, None)
+    return env
+
+
+def _start(cmd: list, env: dict, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [str(c) for c in cmd], cwd=PROJECT, env=env, stdin=subprocess.DEVNULL,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+def _finish(process: subprocess.Popen, log: Path, timeout: float = 240) -> str:
+    """Wait for the process (killing its group on timeout); its output."""
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait()
+        pytest.fail(f"{process.args} still running after {timeout} s:\n{log.read_text(errors='replace')[-4000:]}")
+    return log.read_text(errors="replace")
+
+
+def _kill_if_running(process: subprocess.Popen) -> None:
+    if process.poll() is None:
+        try:
+            os.killpg(process.pid, 9)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+# ------------------------------------------------------------------------ backfill
+@pytest.mark.slow
+def test_a_three_month_backfill_in_one_run_equals_three_monthly_runs(
+    tmp_path, monkeypatch, make_resources, materialize_vsat, warehouse_rows, failure_messages
+):
+    # analytics_file publishes into VSAT_DATA_DIR, which must exist (it is not the warehouses' folder here).
+    (tmp_path / "data").mkdir()
+    monkeypatch.setenv("VSAT_DATA_DIR", str(tmp_path / "data"))
+    keys = _monthly_job_keys()
+
+    backfill = make_resources(warehouse="backfill.duckdb")
+    backfill["handoff"] = HandoffSettings(outbox=str(tmp_path / "outbox_backfill"))
+    result = materialize_vsat(backfill, partition_range=(BACKFILL_MONTHS[0], BACKFILL_MONTHS[-1]), selection=keys)
+    assert result.success, failure_messages(result)
+
+    monthly = make_resources(warehouse="monthly.duckdb")
+    monthly["handoff"] = HandoffSettings(outbox=str(tmp_path / "outbox_monthly"))
+    for month in BACKFILL_MONTHS:
+        result = materialize_vsat(monthly, partition=month, selection=keys)
+        assert result.success, (month, failure_messages(result))
+
+    for table, sql in COMPARED_TABLES.items():
+        by_range = warehouse_rows(backfill["warehouse"], sql)
+        by_month = warehouse_rows(monthly["warehouse"], sql)
+        assert by_range, f"{table} is empty after the backfill"
+        assert len(by_range) == len(by_month), f"{table}: {len(by_range)} rows by range, {len(by_month)} by month"
+        assert by_range == by_month, f"{table} differs between the backfill and the monthly runs"
+
+    # Every month of the range is there, and the cohort is spread over all three.
+    months = warehouse_rows(
+        backfill["warehouse"], "SELECT DISTINCT strftime(sampling_month, '%Y-%m-01') FROM intermediate.sampled_cohort")
+    assert [m[0] for m in months] == list(BACKFILL_MONTHS)
+    reported = warehouse_rows(
+        backfill["warehouse"], "SELECT DISTINCT strftime(date_trunc('month', report_date), '%Y-%m-01') FROM raw.reports")
+    assert [m[0] for m in reported] == list(BACKFILL_MONTHS)
+
+    # The contractor gets the same files either way.
+    for month in BACKFILL_MONTHS:
+        name = f"handoff_{month[:7]}.csv"
+        by_range = (tmp_path / "outbox_backfill" / name).read_bytes()
+        assert by_range == (tmp_path / "outbox_monthly" / name).read_bytes(), name
+
+
+# -------------------------------------------------------------- runs launched together
+@pytest.mark.slow
+def test_two_runs_launched_together_both_succeed(tmp_path: Path):
+    months = ("2025-04-01", "2025-05-01")
+    # offence_catalogue in both: raw_reports' checks read raw.offences, and it is rewritten by each.
+    select = "offence_catalogue,raw_reports,stg_reports,victim_eligibility,eligible_victims,sampling_frame"
+    database = tmp_path / "data" / "vsat.duckdb"
+    processes, logs = [], []
+    try:
+        # Hold the writer lock while both start, so that both are certainly waiting at the same
+        # time; then let go and let them take turns.
+        with writer_lock(database):
+            for i, month in enumerate(months):
+                log = tmp_path / f"run_{i}.log"
+                cmd = [DAGSTER, "asset", "materialize", "-m", "vsat_assets.definitions", "--select", select,
+                       "--partition", month, "--config-json", json.dumps(SCALE_CONFIG)]
+                processes.append(_start(cmd, _data_env(tmp_path, f"home_{i}"), log))
+                logs.append(log)
+            deadline = time.monotonic() + 120
+            while not all(WAITING_NOTE in log.read_text(errors="replace") for log in logs):
+                for process, log in zip(processes, logs):
+                    assert process.poll() is None, (
+                        f"{process.args} exited {process.returncode} while the lock was held:\n"
+                        f"{log.read_text(errors='replace')[-4000:]}")
+                assert time.monotonic() < deadline, "the runs never waited for the writer lock"
+                time.sleep(0.2)
+        outputs = [_finish(process, log) for process, log in zip(processes, logs)]
+    finally:
+        for process in processes:
+            _kill_if_running(process)
+
+    for process, output in zip(processes, outputs):
+        assert process.returncode == 0, output[-6000:]
+        assert "RUN_SUCCESS" in output, output[-6000:]
+        assert "RUN_FAILURE" not in output and "STEP_FAILURE" not in output, output[-6000:]
+        assert "Could not set lock" not in output, output[-6000:]
+
+    with duckdb.connect(str(database), read_only=True) as conn:
+        reported = conn.execute(
+            "SELECT strftime(date_trunc('month', report_date), '%Y-%m-01'), count(*) FROM raw.reports GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+        framed = conn.execute(
+            "SELECT strftime(report_month, '%Y-%m-01'), count(*) FROM intermediate.sampling_frame GROUP BY 1 ORDER BY 1"
+        ).fetchall()
+    assert [m for m, _ in reported] == list(months)
+    assert all(n > 50 for _, n in reported), reported
+    assert [m for m, _ in framed] == list(months)
+
+
+# ------------------------------------------------------------- the analysts' file
+def _analytics_snapshot(conn: duckdb.DuckDBPyConnection) -> tuple:
+    return (
+        conn.execute(
+            "SELECT count(*), min(month_start), max(month_start) FROM marts.exclusion_audit").fetchall()[0],
+        conn.execute("SELECT count(*) FROM marts.data_dictionary").fetchall()[0][0],
+    )
+
+
+def _assert_no_personal_columns(conn: duckdb.DuckDBPyConnection) -> None:
+    columns = conn.execute(
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns").fetchall()
+    assert columns
+    personal = [c for c in columns if any(fragment in c[2].lower() for fragment in PERSONAL_FRAGMENTS)]
+    assert personal == [], f"personal-data columns in the analysts' file: {personal}"
+    schemas = {c[0] for c in columns}
+    assert schemas == {"marts"}, f"only the marts are published, not {schemas - {'marts'}}"
+
+
+def _documented_columns() -> dict[tuple[str, str], str]:
+    """(table, column) -> description, for every marts column documented in the project."""
+    from vsat_assets.sql_runner.assets import PROJECT_DIR
+    from vsat_assets.sql_runner.models import discover_models
+
+    documented = {}
+    for model in discover_models(PROJECT_DIR).values():
+        if model.stage == "marts":
+            for column in model.columns:
+                if column.description:
+                    documented[(model.name, column.name)] = column.description
+    return documented
+
+
+def _assert_dictionary_complete(conn: duckdb.DuckDBPyConnection) -> None:
+    tables = conn.execute(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = 'marts' AND table_name <> 'data_dictionary'").fetchall()
+    dictionary = {
+        (t, c): d for t, c, d in conn.execute(
+            "SELECT table_name, column_name, description FROM marts.data_dictionary").fetchall()
+    }
+    assert set(tables) == set(dictionary), (
+        f"not in the dictionary: {sorted(set(tables) - set(dictionary))}; "
+        f"in it but not published: {sorted(set(dictionary) - set(tables))}")
+    published = {t for t, _ in tables}
+    undocumented = [
+        key for key in _documented_columns() if key[0] in published and not (dictionary.get(key) or "").strip()
+    ]
+    assert undocumented == [], f"documented columns without a description in the dictionary: {undocumented}"
+    missing_table_doc = conn.execute(
+        "SELECT DISTINCT table_name FROM marts.data_dictionary WHERE coalesce(trim(table_description), '') = ''"
+    ).fetchall()
+    assert missing_table_doc == [], f"tables without a description: {missing_table_doc}"
+
+
+@pytest.mark.slow
+def test_an_analysts_open_connection_survives_a_full_run(
+    tmp_path, monkeypatch, make_resources, materialize_vsat, failure_messages
+):
+    data = tmp_path / "data"
+    monkeypatch.setenv("VSAT_DATA_DIR", str(data))
+    published = data / "vsat_analytics.duckdb"
+
+    # The first month, in process, on the warehouse the CLI run below also uses (<data>/vsat.duckdb).
+    resources = make_resources(warehouse="data/vsat.duckdb")
+    first = materialize_vsat(resources, partition="2025-04-01", selection=_monthly_job_keys())
+    assert first.success, failure_messages(first)
+    assert published.exists()
+
+    analyst = duckdb.connect(str(published), read_only=True)
+    try:
+        before = _analytics_snapshot(analyst)
+        assert before[0][0] > 0 and str(before[0][1]) == str(before[0][2]) == "2025-04-01", before
+        inode_before = published.stat().st_ino
+
+        # The next month's full scheduled job in another process, while the analyst's connection stays open.
+        config = tmp_path / "run_config.yaml"
+        config.write_text(json.dumps(SCALE_CONFIG))  # JSON is YAML
+        log = tmp_path / "second_run.log"
+        cmd = [DAGSTER, "job", "execute", "-m", "vsat_assets.definitions", "-j", "monthly_survey_job",
+               "--tags", json.dumps({"dagster/partition": "2025-05-01"}), "-c", config]
+        process = _start(cmd, _data_env(tmp_path, "home"), log)
+        answers = []
+        try:
+            while process.poll() is None:
+                answers.append(_analytics_snapshot(analyst))
+                time.sleep(0.1)
+            output = _finish(process, log)
+        finally:
+            _kill_if_running(process)
+        assert process.returncode == 0, output[-6000:]
+        assert "RUN_SUCCESS" in output and "STEP_FAILURE" not in output, output[-6000:]
+        assert 'analytics_file' in output
+
+        # The open connection answered throughout, always from the snapshot it opened...
+        assert len(answers) > 10, "the run was too quick to query during it"
+        assert set(answers) == {before}
+        # ...and still does after the file was replaced under it.
+        assert published.stat().st_ino != inode_before, "the file was not replaced by a new one"
+        assert _analytics_snapshot(analyst) == before
+    finally:
+        analyst.close()
+
+    with duckdb.connect(str(published), read_only=True) as conn:
+        months = [str(m) for (m,) in conn.execute(
+            "SELECT DISTINCT month_start FROM marts.exclusion_audit ORDER BY ALL").fetchall()]
+        assert months == ["2025-04-01", "2025-05-01"]
+        _assert_no_personal_columns(conn)
+        _assert_dictionary_complete(conn)
+    assert not list(data.glob(".vsat_analytics.duckdb.partial*")), "a temporary file was left behind"
+
+
+def test_every_marts_table_is_upstream_of_the_analytics_file():
+    """The published file copies marts.*: every asset writing a marts table must run before it,
+    or a run (e.g. the annual job) can publish the previous run's tables."""
+    graph = _defs().resolve_asset_graph()
+    publish = AssetKey("analytics_file")
+    upstream = AssetSelection.assets(publish).upstream().resolve(graph) - {publish}
+    writers = set()
+    for key in graph.get_all_asset_keys():
+        table = (graph.get(key).metadata or {}).get("dagster/table_name")
+        if isinstance(table, str) and table.startswith("marts."):
+            writers.add(key)
+    assert writers, "no asset declares a marts table"
+    missing = sorted(k.to_user_string() for k in writers - upstream)
+    assert missing == [], f"assets writing marts tables that analytics_file does not depend on: {missing}"
+
+
+def test_published_dictionary_documents_the_annual_tables_too(tmp_path, monkeypatch, materialize_vsat,
+                                                                failure_messages, make_resources):
+    """The annual satisfaction tables are marts too; their columns are documented in annual/tables.py."""
+    from vsat_assets.annual import tables
+
+    data = tmp_path / "data"
+    monkeypatch.setenv("VSAT_DATA_DIR", str(data))
+    resources = make_resources(warehouse="data/vsat.duckdb")
+    annual_tables = [tables.ANNUAL, tables.GAP, tables.ROLLING, tables.DA_MONTHLY]
+    with resources["warehouse"].get_connection() as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS marts")
+        for table in annual_tables:
+            conn.execute(f"CREATE TABLE {table.name} ({table.ddl()})")
+
+    result = materialize_vsat(resources, selection=["analytics_file"])
+    assert result.success, failure_messages(result)
+
+    with duckdb.connect(str(data / "vsat_analytics.duckdb"), read_only=True) as conn:
+        _assert_no_personal_columns(conn)
+        described = {
+            (t, c): d for t, c, d in conn.execute(
+                "SELECT table_name, column_name, description FROM marts.data_dictionary").fetchall()
+        }
+    undocumented = []
+    for table in annual_tables:
+        short = table.name.split(".")[1]
+        for name, _, description in table.columns:
+            assert (short, name) in described, f"{short}.{name} missing from the dictionary"
+            if description and not (described[(short, name)] or "").strip():
+                undocumented.append(f"{short}.{name}")
+    assert undocumented == [], f"annual columns documented in annual/tables.py but blank in the dictionary: {undocumented}"
