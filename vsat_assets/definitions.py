@@ -16,7 +16,8 @@ from vsat_assets.sampling import checks as sampling_checks
 from vsat_assets.sampling.assets import opt_out_register
 from vsat_assets.schedules import ALL_SCHEDULES
 from vsat_assets.sensors import contractor_returns_sensor
-from vsat_assets.sql_runner.assets import build_sql_assets
+from vsat_assets.sql_runner.assets import PROJECT_DIR, build_sql_assets
+from vsat_assets.sql_runner.models import discover_models
 from vsat_assets.warehouse import warehouse_resource
 
 
@@ -31,10 +32,13 @@ def resources() -> dict:
     }
 
 
+sql_models = discover_models(PROJECT_DIR)
+
 defs = Definitions(
     assets=[
         offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
-        *build_sql_assets(), *ANNUAL_ASSETS, build_publish_asset([a.key.path[-1] for a in MARTS_WRITERS]),
+        *build_sql_assets(PROJECT_DIR, sql_models), *ANNUAL_ASSETS,
+        build_publish_asset(sql_models, [a.key.path[-1] for a in MARTS_WRITERS]),
     ],
     asset_checks=[*load_asset_checks_from_modules([eligibility_checks, sampling_checks]), *ANNUAL_CHECKS],
     jobs=ALL_JOBS,

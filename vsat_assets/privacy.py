@@ -24,8 +24,6 @@ import re
 
 import duckdb
 import polars as pl
-import pyarrow as pa
-import pyarrow.compute as pc
 
 __all__ = [
     "DEV_PSEUDONYM_KEY",
@@ -147,6 +145,9 @@ def register_pseudonym_function(
     An Arrow (vectorised) UDF: DuckDB passes whole chunks, so the Python call overhead
     is per chunk, not per row.
     """
+    import pyarrow as pa  # here, not at module level: the code location loads faster
+    import pyarrow.compute as pc
+
     h = _hasher(key)
 
     def _udf(a: pa.Array, b: pa.Array) -> pa.Array:

@@ -15,7 +15,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
-from vsat_assets.annual import hmicfrs, report, tables
+from vsat_assets.annual import hmicfrs, tables
 from vsat_assets.annual.checks import build_checks
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.atomic import write_atomically
@@ -122,6 +122,8 @@ def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, an
 def annual_report(
     context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings, survey: SurveySettings
 ) -> MaterializeResult:
+    from vsat_assets.annual import report  # plotly: imported when a report is built, not at load
+
     path, items = None, []
     with warehouse.get_connection() as conn:
         for year_start in years_in(*_window(context)):

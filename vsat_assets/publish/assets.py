@@ -13,8 +13,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, Materiali
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
-from vsat_assets.sql_runner.assets import PROJECT_DIR
-from vsat_assets.sql_runner.models import Model, discover_models, sql_literal
+from vsat_assets.sql_runner.models import Model, sql_literal
 
 DICTIONARY = "marts.data_dictionary"
 
@@ -62,8 +61,9 @@ def publish(conn, target: Path, models: dict[str, Model]) -> dict[str, int]:
     return counts
 
 
-def build_publish_asset(extra_deps: list[str]) -> AssetsDefinition:
-    models = {name: m for name, m in discover_models(PROJECT_DIR).items() if m.stage == "marts"}
+def build_publish_asset(models: dict[str, Model], extra_deps: list[str]) -> AssetsDefinition:
+    """The analysts' file, waiting for every marts model in `models` and the assets in `extra_deps`."""
+    models = {name: m for name, m in models.items() if m.stage == "marts"}
 
     @asset(
         name="analytics_file",

@@ -1,6 +1,5 @@
 """Checks on the sample: rates, weights, exclusions, windows. Blocking ones stop the hand-off."""
 
-import pandas as pd
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
 from dagster_duckdb import DuckDBResource
 
@@ -95,6 +94,8 @@ def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: D
 def cohort_expectations(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
 ) -> AssetCheckResult:
+    import pandas as pd
+
     from vsat_assets.expectations import validate
 
     start, end = _window(context)

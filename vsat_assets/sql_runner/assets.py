@@ -106,7 +106,7 @@ def build_asset(
     return _model_asset
 
 
-def build_sql_assets(project_dir: Path = PROJECT_DIR) -> list[AssetsDefinition]:
-    models = discover_models(project_dir)
+def build_sql_assets(project_dir: Path = PROJECT_DIR, models: dict[str, Model] | None = None) -> list[AssetsDefinition]:
+    models = discover_models(project_dir) if models is None else models
     source_assets = load_sources(project_dir)
     return [build_asset(model, models, source_assets, project_dir) for model in models.values()]

@@ -20,6 +20,9 @@ import yaml
 STAGES = ("staging", "intermediate", "marts")
 PARTITIONINGS = ("none", "month", "financial_year")
 
+# libyaml's parser where installed: the pure-Python one dominates code-location load.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 _JINJA = re.compile(r"\{\{\s*(.*?)\s*\}\}")
 _CALL = re.compile(r"^(ref|source|var)\(\s*(.*?)\s*\)$")
 _STRING_ARG = re.compile(r"""^['"]([A-Za-z0-9_]+)['"]$""")
@@ -85,7 +88,7 @@ def load_model(path: Path) -> Model:
     doc_path = path.with_suffix(".yml")
     if not doc_path.exists():
         raise ModelError(f"{path}: missing its YAML file {doc_path.name}")
-    doc = yaml.safe_load(doc_path.read_text(encoding="utf-8")) or {}
+    doc = yaml.load(doc_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
     partitioned_by = doc.get("partitioned_by", "none")
     if partitioned_by not in PARTITIONINGS:
         raise ModelError(f"{doc_path}: partitioned_by must be one of {PARTITIONINGS}")
@@ -150,7 +153,7 @@ def load_sources(project_dir: Path) -> dict[tuple[str, str], str | None]:
     None marks a register written further down the lineage (e.g. the contact
     history, appended by the hand-off): read for history, not a dependency.
     """
-    doc = yaml.safe_load((project_dir / "sources.yml").read_text(encoding="utf-8"))
+    doc = yaml.load((project_dir / "sources.yml").read_text(encoding="utf-8"), Loader=_YAML_LOADER)
     return {
         (schema, table): spec["asset"]
         for schema, tables in doc["sources"].items()
