@@ -150,7 +150,7 @@ def register_pseudonym_function(
 
     h = _hasher(key)
 
-    def _udf(a: pa.Array, b: pa.Array) -> pa.Array:
+    def _udf(a, b):  # pyarrow arrays in, one out
         for col in (a, b):
             if pc.any(pc.match_substring(col, _UNIT_SEPARATOR)).as_py():
                 raise ValueError("pseudonym parts must not contain the unit separator \\x1f")
