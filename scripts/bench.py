@@ -75,7 +75,9 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     from vsat_assets.atomic import write_atomically
     from vsat_assets.handoff.assets import HandoffSettings, hand_off_month
     from vsat_assets.partitions import months_in, next_month
+    from vsat_assets.definitions import ASSETS
     from vsat_assets.publish.assets import analytics_path, publish
+    from vsat_assets.publish.dictionary import marts_documentation
     from vsat_assets.raw_reports.assets import ReportSource, load_offences, load_reports
     from vsat_assets.resources import SurveySettings
     from vsat_assets.responses.assets import ContractorInbox, ingest_month, prepare_tables
@@ -143,8 +145,7 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
         hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
         conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
-    marts = {n: m for n, m in models.items() if m.stage == "marts"}
-    timed("analytics_file", publish, conn, analytics_path(), marts)
+    timed("analytics_file", publish, conn, analytics_path(), marts_documentation(ASSETS))
     conn.close()
     return stages
 
@@ -181,9 +182,10 @@ def _tree_rss_kb(pid: int) -> int:
     return total
 
 
-def measure(mode: str, scale: dict, year: tuple) -> dict:
+def measure(mode: str, scale: dict, year: tuple, keep: Path | None = None) -> dict:
     """Run one mode in a child process on a fresh data folder; wall time, peak RSS, stages, rows."""
-    with tempfile.TemporaryDirectory(prefix=f"vsat-bench-{mode}-") as data:
+    with tempfile.TemporaryDirectory(prefix=f"vsat-bench-{mode}-") as scratch:
+        data = str(keep / mode) if keep else scratch
         env = {**os.environ, "VSAT_DATA_DIR": data, "PYTHONWARNINGS": "ignore"}
         env.pop("DAGSTER_HOME", None)
         command = [sys.executable, __file__, "--child", mode, "--scale-json", json.dumps(scale),
@@ -236,6 +238,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", default="durham,national")
     parser.add_argument("--smoke", action="store_true", help="two months at 5% of Durham: checks the bench runs")
+    parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
     parser.add_argument("--child", choices=("dagster", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--scale-json", help=argparse.SUPPRESS)
     parser.add_argument("--year-json", help=argparse.SUPPRESS)
@@ -251,7 +254,7 @@ def main() -> None:
     for name, (scale, year) in runs.items():
         for mode in ("floor", "dagster"):
             print(f"[{name}] {mode} …", flush=True)
-            results[(name, mode)] = measure(mode, scale, year)
+            results[(name, mode)] = measure(mode, scale, year, args.keep)
     loads = load_times(3 if args.smoke else 5)
 
     print(f"\nmachine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "

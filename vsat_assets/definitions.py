@@ -3,7 +3,7 @@
 from dagster import Definitions, in_process_executor, load_asset_checks_from_modules
 
 from vsat_assets import settings
-from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS, MARTS_WRITERS
+from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.eligibility import checks as eligibility_checks
 from vsat_assets.handoff.assets import HandoffSettings, contractor_handoff, retention_purge
@@ -17,7 +17,6 @@ from vsat_assets.sampling.assets import opt_out_register
 from vsat_assets.schedules import ALL_SCHEDULES
 from vsat_assets.sensors import contractor_returns_sensor
 from vsat_assets.sql_runner.assets import PROJECT_DIR, build_sql_assets
-from vsat_assets.sql_runner.models import discover_models
 from vsat_assets.warehouse import warehouse_resource
 
 
@@ -32,14 +31,13 @@ def resources() -> dict:
     }
 
 
-sql_models = discover_models(PROJECT_DIR)
+ASSETS = [
+    offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
+    *build_sql_assets(PROJECT_DIR), *ANNUAL_ASSETS,
+]
 
 defs = Definitions(
-    assets=[
-        offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
-        *build_sql_assets(PROJECT_DIR, sql_models), *ANNUAL_ASSETS,
-        build_publish_asset(sql_models, [a.key.path[-1] for a in MARTS_WRITERS]),
-    ],
+    assets=[*ASSETS, build_publish_asset(ASSETS)],
     asset_checks=[*load_asset_checks_from_modules([eligibility_checks, sampling_checks]), *ANNUAL_CHECKS],
     jobs=ALL_JOBS,
     schedules=ALL_SCHEDULES,

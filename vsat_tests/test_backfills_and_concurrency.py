@@ -218,11 +218,17 @@ def _assert_no_personal_columns(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def _documented_columns() -> dict[tuple[str, str], str]:
-    """(table, column) -> description, for every marts column documented in the project."""
+    """(table, column) -> description, for every marts column documented in the project: the SQL
+    models' YAML and the annual tables' definitions (read here independently of the publisher)."""
+    from vsat_assets.annual import tables
     from vsat_assets.sql_runner.assets import PROJECT_DIR
     from vsat_assets.sql_runner.models import discover_models
 
     documented = {}
+    for table in (tables.ANNUAL, tables.GAP, tables.ROLLING, tables.DA_MONTHLY):
+        for name, _, description in table.columns:
+            if description:
+                documented[(table.name.split(".")[1], name)] = description
     for model in discover_models(PROJECT_DIR).values():
         if model.stage == "marts":
             for column in model.columns:

@@ -644,3 +644,24 @@ def test_recently_surveyed_takes_precedence_over_duplicate_in_month(tmp_path):
     assert march_selection == [("SAMPLED",)]
     # Both April reports match rule 10 (handed off in the previous 12 months); the second also rule 11.
     assert audit == {"RECENTLY_SURVEYED": 2}
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "PROBABLE BUG (policy to confirm): the OPTED_OUT phone match is per report, so a person whose "
+    "earliest report of the month carries an opted-out phone is still eligible, and can be sampled, "
+    "through a later report that gives another number"))
+def test_a_person_matched_by_an_opted_out_phone_is_opted_out_for_the_whole_month(tmp_path):
+    drop = tmp_path / "drop"
+    write_export(drop, APRIL, [victim(1, person=1, day=2, victim_phone="07700 900123"),
+                               victim(2, person=1, day=5, victim_phone="07700 900222")])
+    conn = open_warehouse(tmp_path / "w.duckdb")
+    with conn:
+        record_direct_request(conn, KEY, surname="Nobody", phone=OPT_OUT_PHONE_AS_EMAILED, received_on=date(2025, 1, 2))
+        load_month(conn, drop, APRIL)
+        build(conn, (APRIL, MAY))
+        found = reasons(conn)
+        sampled = conn.execute(
+            "SELECT count(*) FROM intermediate.sampling_frame WHERE selection = 'SAMPLED'").fetchone()[0]
+    assert found["TST/C/2025-04/00001"][0] == "OPTED_OUT"
+    assert sampled == 0
+    assert found["TST/C/2025-04/00002"][0] == "OPTED_OUT"

@@ -392,8 +392,9 @@ def test_contractor_opt_out_stops_later_sampling_by_person_and_by_phone(warehous
     # The contractor returns OPT_OUT for P's survey: by person and by the phone P gave.
     added = record_contractor_opt_outs(
         warehouse.conn,
-        "SELECT survey_id FROM intermediate.sampled_cohort WHERE sampling_month = DATE '2025-03-01'",
-        date(2025, 5, 20), "returns_2025-04.csv")
+        """SELECT survey_id, DATE '2025-05-20' FROM intermediate.sampled_cohort
+           WHERE sampling_month = DATE '2025-03-01'""",
+        "returns_2025-04.csv")
     assert added == 1
 
     later = date(2026, 5, 1)  # beyond the recontact rule: only the opt-out can stop it

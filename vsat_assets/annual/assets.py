@@ -143,5 +143,3 @@ ANNUAL_ASSETS: list = [
     annual_report,
 ]
 ANNUAL_CHECKS: list = build_checks()
-# Assets that write marts tables from Python (the analysts' file waits for them).
-MARTS_WRITERS = [satisfaction_annual, satisfaction_gap, satisfaction_rolling, satisfaction_da_monthly]

@@ -9,11 +9,12 @@ version it opened and never sees a half-written file.
 import os
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetKey, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
-from vsat_assets.sql_runner.models import Model, sql_literal
+from vsat_assets.publish.dictionary import TableDoc, marts_documentation
+from vsat_assets.sql_runner.models import sql_literal
 
 DICTIONARY = "marts.data_dictionary"
 
@@ -22,17 +23,17 @@ def analytics_path() -> Path:
     return settings.data_dir() / "vsat_analytics.duckdb"
 
 
-def _comment_statements(model: Model, table: str) -> list[str]:
-    statements = [f"COMMENT ON TABLE {table} IS {sql_literal(model.description)}"]
+def _comment_statements(doc: TableDoc, table: str) -> list[str]:
+    statements = [f"COMMENT ON TABLE {table} IS {sql_literal(doc.description)}"]
     statements += [
-        f"COMMENT ON COLUMN {table}.{column.name} IS {sql_literal(column.description)}"
-        for column in model.columns
-        if column.description
+        f"COMMENT ON COLUMN {table}.{name} IS {sql_literal(description)}"
+        for name, _, description in doc.columns
+        if description
     ]
     return statements
 
 
-def publish(conn, target: Path, models: dict[str, Model]) -> dict[str, int]:
+def publish(conn, target: Path, docs: dict[str, TableDoc]) -> dict[str, int]:
     """Copy every marts table with its documentation into `target`, atomically."""
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
@@ -44,8 +45,8 @@ def publish(conn, target: Path, models: dict[str, Model]) -> dict[str, int]:
         conn.execute("CREATE SCHEMA analytics.marts")
         for table in tables:
             conn.execute(f"CREATE TABLE analytics.marts.{table} AS SELECT * FROM marts.{table}")
-            if table in models:
-                for statement in _comment_statements(models[table], f"analytics.marts.{table}"):
+            if table in docs:
+                for statement in _comment_statements(docs[table], f"analytics.marts.{table}"):
                     conn.execute(statement)
             counts[table] = conn.execute(f"SELECT count(*) FROM analytics.marts.{table}").fetchall()[0][0]
         conn.execute(
@@ -61,15 +62,17 @@ def publish(conn, target: Path, models: dict[str, Model]) -> dict[str, int]:
     return counts
 
 
-def build_publish_asset(models: dict[str, Model], extra_deps: list[str]) -> AssetsDefinition:
-    """The analysts' file, waiting for every marts model in `models` and the assets in `extra_deps`."""
-    models = {name: m for name, m in models.items() if m.stage == "marts"}
+def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
+    """The analysts' file, after every asset in `documented` that writes a marts table."""
+    docs = marts_documentation(documented)
+    writers = [a for a in documented if any(str(s.metadata.get("dagster/table_name", "")).startswith("marts.")
+                                            for s in a.specs)]
 
     @asset(
         name="analytics_file",
         group_name="publish",
         kinds={"duckdb"},
-        deps=[AssetKey(name) for name in sorted(models)] + [AssetKey(name) for name in extra_deps],
+        deps=[key for a in writers for key in a.keys],
         description=(
             "vsat_analytics.duckdb: the marts and their data dictionary (table and column comments, and "
             f"{DICTIONARY}) for analysts, published atomically after each build. No personal data."
@@ -78,7 +81,7 @@ def build_publish_asset(models: dict[str, Model], extra_deps: list[str]) -> Asse
     def analytics_file(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
         target = analytics_path()
         with warehouse.get_connection() as conn:
-            counts = publish(conn, target, models)
+            counts = publish(conn, target, docs)
         context.log.info(f"published {len(counts)} marts tables to {target}")
         return MaterializeResult(
             metadata={"path": MetadataValue.path(str(target)), "tables": MetadataValue.json(counts)}

@@ -1,0 +1,42 @@
+"""The README's data dictionary, generated from the assets' own documentation.
+
+    .venv/bin/python scripts/data_dictionary.py --write README.md   # refresh it
+    .venv/bin/python scripts/data_dictionary.py --check README.md   # fail if it is stale (the tests do)
+"""
+
+import argparse
+import sys
+from pathlib import Path
+
+START, END = "<!-- data-dictionary:start -->", "<!-- data-dictionary:end -->"
+
+
+def section() -> str:
+    from vsat_assets.definitions import ASSETS
+    from vsat_assets.publish.dictionary import as_markdown, marts_documentation
+
+    return f"{START}\n{as_markdown(marts_documentation(ASSETS))}{END}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--write", type=Path)
+    group.add_argument("--check", type=Path)
+    args = parser.parse_args()
+    path = args.write or args.check
+    text = path.read_text(encoding="utf-8")
+    before, _, rest = text.partition(START)
+    _, _, after = rest.partition(END)
+    updated = before + section() + after
+    if args.check:
+        if updated != text:
+            print(f"{path}: the data dictionary is out of date; run scripts/data_dictionary.py --write {path}")
+            return 1
+        return 0
+    path.write_text(updated, encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

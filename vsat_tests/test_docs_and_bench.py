@@ -1,0 +1,51 @@
+"""The README's generated parts are current and its example queries run; the benchmark runs."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_readme_data_dictionary_is_current():
+    result = subprocess.run(
+        [sys.executable, "-W", "ignore", "scripts/data_dictionary.py", "--check", "README.md"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_readme_documents_every_published_column():
+    from vsat_assets.definitions import ASSETS
+    from vsat_assets.publish.dictionary import marts_documentation
+
+    readme = (ROOT / "README.md").read_text()
+    for name, doc in marts_documentation(ASSETS).items():
+        assert f"`{doc.table}`" in readme
+        for column, _, description in doc.columns:
+            assert description, f"{doc.table}.{column} has no description"
+            assert f"| `{column}` |" in readme
+
+
+def readme_queries() -> list[str]:
+    block = (ROOT / "README.md").read_text().split("### Example queries")[1].split("```sql")[1].split("```")[0]
+    return [q.strip() for q in block.split(";") if q.strip()]
+
+
+@pytest.mark.slow
+def test_bench_smoke_prints_every_figure_and_readme_queries_run_on_its_data(tmp_path):
+    """The benchmark's miniature: both modes run and every figure is printed."""
+    result = subprocess.run(
+        [sys.executable, "scripts/bench.py", "--smoke", "--keep", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=900,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for figure in ("wall s", "rows/s", "peak MB", "Dagster / engine floor", "code location load", "time per stage"):
+        assert figure in result.stdout
+    assert len(readme_queries()) == 3
+    with duckdb.connect(str(tmp_path / "dagster" / "vsat_analytics.duckdb"), read_only=True) as conn:
+        for query in readme_queries():
+            assert conn.execute(query).fetchall(), query
