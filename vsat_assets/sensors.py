@@ -23,7 +23,7 @@ def contractor_returns_sensor(context: SensorEvaluationContext, contractor_inbox
     requests = []
     for path in sorted(inbox.iterdir()):
         match = RETURNS_FILE.match(path.name)
-        if not match:
+        if not match or not path.is_file():
             continue
         stat = path.stat()
         version = f"{stat.st_size}-{stat.st_mtime_ns}"

@@ -35,6 +35,7 @@ def _comment_statements(doc: TableDoc, table: str) -> list[str]:
 
 def publish(conn, target: Path, docs: dict[str, TableDoc]) -> dict[str, int]:
     """Copy every marts table with its documentation into `target`, atomically."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     partial.unlink(missing_ok=True)
     tables = [row[0] for row in conn.execute(
