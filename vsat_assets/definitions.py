@@ -1,6 +1,6 @@
 """The code location: every asset, check, job and resource of the VSAT platform."""
 
-from dagster import Definitions, in_process_executor, load_asset_checks_from_modules
+from dagster import AssetSpec, Definitions, in_process_executor, load_asset_checks_from_modules, map_asset_specs
 
 from vsat_assets import settings
 from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS
@@ -31,13 +31,20 @@ def resources() -> dict:
     }
 
 
-ASSETS = [
+OWNER = "team:vsat-data"
+
+
+def _owned(spec: AssetSpec) -> AssetSpec:
+    return spec if spec.owners else spec.replace_attributes(owners=[OWNER])
+
+
+ASSETS = map_asset_specs(_owned, [
     offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
     *build_sql_assets(PROJECT_DIR), *ANNUAL_ASSETS,
-]
+])
 
 defs = Definitions(
-    assets=[*ASSETS, build_publish_asset(ASSETS)],
+    assets=[*ASSETS, *map_asset_specs(_owned, [build_publish_asset(ASSETS)])],
     asset_checks=[*load_asset_checks_from_modules([eligibility_checks, sampling_checks]), *ANNUAL_CHECKS],
     jobs=ALL_JOBS,
     schedules=ALL_SCHEDULES,

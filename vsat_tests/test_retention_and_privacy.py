@@ -256,11 +256,25 @@ def test_purge_deletes_a_handoff_file_that_reappears_after_its_month_was_purged(
 
 
 # ---------------------------------------------------------------------- privacy end to end
-def _phone_pattern(national: str) -> str:
-    """The 10 digits after the leading 0, in any layout: '07700 900123', '+44 (0)7700-900123', '447700900123'."""
-    separators = r"[ ().\-]*"
-    prefix = rf"(?:(?:\+|00)?44{separators}(?:\(?0\)?)?|0)?{separators}"
-    return r"(?<![0-9])" + prefix + separators.join(national[1:]) + r"(?![0-9])"
+# Shapes of the values looked for; each match is then looked up in the sets of real values, so
+# one pass over the text finds them all, in any layout.
+_DIGITS_AND_SEPARATORS = re.compile(r"\+?[0-9(][0-9 ().\-]{7,}[0-9]")
+_WORD = re.compile(r"[A-Z][a-z]+(?:-[A-Z][a-z]+)*")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_UK_DATE = re.compile(r"([0-9]{2})/([0-9]{2})/([0-9]{4})")
+_DATE_REPR = re.compile(r"datetime\.date\(([0-9]+), ([0-9]+), ([0-9]+)\)")
+_REFERENCE = re.compile(r"[A-Z]+/[A-Z]/[0-9]{4}-[0-9]{2}/[0-9]+")
+_PERSON_ID = re.compile(r"[A-Z]+-P[0-9]+")
+
+
+def phones_in(text: str) -> set[str]:
+    """Every 10-digit national number (without its 0) that any run of digits and separators holds:
+    '07700 900123', '+44 (0)7700-900123', '447700900123' all give '7700900123'."""
+    found = set()
+    for run in _DIGITS_AND_SEPARATORS.findall(text):
+        digits = re.sub(r"[^0-9]", "", run)
+        found.update(digits[i:i + 10] for i in range(len(digits) - 9))
+    return found
 
 
 class PersonalValues:
@@ -273,37 +287,49 @@ class PersonalValues:
             """SELECT victim_forename, victim_surname, is_organisation, victim_phone, victim_date_of_birth,
                       crime_reference, victim_person_id FROM raw.reports""").fetchall()
         assert rows
-        self.forenames = {r[0] for r in rows if r[0] and not r[2]}
-        self.surnames = {r[1] for r in rows if r[1] and not r[2]}
-        self.cells = self.forenames | self.surnames
-        phones = {normalise_uk_phone(r[3]) for r in rows if r[3]} - {None}
-        births = {r[4] for r in rows if r[4] is not None}
+        self.names = {r[c] for r in rows for c in (0, 1) if r[c] and not r[2]}
+        self.phones = {normalise_uk_phone(r[3]) for r in rows if r[3]} - {None}
+        self.national = {p[1:] for p in self.phones}
+        self.births = {r[4] for r in rows if r[4] is not None}
         self.references = {r[5] for r in rows}
         self.person_ids = {r[6] for r in rows}
-        words = sorted(self.cells, key=len, reverse=True)
-        self.patterns = {
-            "name": re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\b"),
-            "phone": re.compile("|".join(_phone_pattern(p) for p in sorted(phones))),
-            "date of birth": re.compile("|".join(
-                [re.escape(d.isoformat()) for d in births]
-                + [re.escape(f"datetime.date({d.year}, {d.month}, {d.day})") for d in births]
-                + [re.escape(d.strftime("%d/%m/%Y")) for d in births])),
-            "crime reference": re.compile("|".join(map(re.escape, sorted(self.references)))),
-            "person id": re.compile("|".join(re.escape(p) + r"(?![0-9])" for p in sorted(self.person_ids))),
-        }
-        assert phones and births
+        assert self.names and self.phones and self.births
 
     def found_in(self, text: str) -> dict[str, list[str]]:
-        hits = {kind: sorted(set(p.findall(text)))[:5] for kind, p in self.patterns.items()}
-        return {kind: found for kind, found in hits.items() if found}
+        dates = {date.fromisoformat(d) for d in _ISO_DATE.findall(text) if _valid_date(d)}
+        dates |= {_date(y, m, d) for y, m, d in _DATE_REPR.findall(text)}
+        dates |= {_date(y, m, d) for d, m, y in _UK_DATE.findall(text)}
+        hits = {
+            "name": set(_WORD.findall(text)) & self.names,
+            "phone": phones_in(text) & self.national,
+            "date of birth": dates & self.births,
+            "crime reference": set(_REFERENCE.findall(text)) & self.references,
+            "person id": set(_PERSON_ID.findall(text)) & self.person_ids,
+        }
+        return {kind: sorted(map(str, found))[:5] for kind, found in hits.items() if found}
 
     def found_in_table(self, rows: list[tuple]) -> dict[str, list[str]]:
         cells = [v for row in rows for v in row if v is not None]
         hits = self.found_in("\n".join(map(repr, cells)) + "\n" + "\n".join(map(str, cells)))
-        as_cells = sorted({v for v in cells if isinstance(v, str) and v.strip() in self.cells})
+        as_cells = sorted({v for v in cells if isinstance(v, str) and v.strip() in self.names})
         if as_cells:
             hits["name cell"] = as_cells[:5]
         return hits
+
+
+def _valid_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _date(year: str, month: str, day: str) -> date | None:
+    try:
+        return date(int(year), int(month), int(day))
+    except ValueError:
+        return None
 
 
 def _tables(conn: duckdb.DuckDBPyConnection, catalog: str, schemas: tuple[str, ...] | None) -> dict[str, list]:

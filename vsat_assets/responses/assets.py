@@ -122,12 +122,14 @@ def survey_responses(
         outcomes = dict(conn.execute(
             f"SELECT outcome, count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ? "
             "GROUP BY ALL", [start, end]).fetchall())
+        total = scalar(conn, f"SELECT count(*) FROM {RESPONSES_TABLE}")
         unlinked = conn.execute(
             f"""SELECT count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?
                 AND (survey_strand IS NULL OR policing_area IS NULL OR design_weight IS NULL)""",
             [start, end]).fetchone()[0]
     return MaterializeResult(
         metadata={
+            "dagster/row_count": total,
             "rows_accepted": accepted,
             "rows_quarantined": sum(faults.values()),
             "outcomes": MetadataValue.json(outcomes),
