@@ -13,6 +13,7 @@ tested for precedence, a victim of its own, so one build answers every rule at o
 from __future__ import annotations
 
 import csv
+from collections import Counter
 import os
 import subprocess
 import sys
@@ -134,9 +135,15 @@ def build(conn: duckdb.DuckDBPyConnection, window: tuple[date, date], survey: Su
 
 
 def reasons(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[str | None, str | None]]:
-    """crime_reference -> (exclusion_reason, survey_strand) from victim_eligibility."""
+    """crime_reference -> (exclusion_reason, survey_strand): rules 1-9 from victim_eligibility,
+    rules 10-11 (and late opt-outs, closed windows) from sampling_frame."""
     rows = conn.execute(
-        "SELECT crime_reference, exclusion_reason, survey_strand FROM intermediate.victim_eligibility"
+        """SELECT e.crime_reference,
+                  coalesce(e.exclusion_reason,
+                           CASE WHEN f.selection NOT IN ('SAMPLED', 'NOT_SAMPLED') THEN f.selection END),
+                  e.survey_strand
+           FROM intermediate.victim_eligibility e
+           LEFT JOIN intermediate.sampling_frame f USING (crime_reference, victim_person_id)"""
     ).fetchall()
     return {ref: (reason, strand) for ref, reason, strand in rows}
 
@@ -333,15 +340,18 @@ def test_duplicate_in_month_keeps_the_earliest_eligible_report(catalogue, label)
         assert catalogue[ref][0] == expected, ref
 
 
-def test_eligible_victims_have_one_report_per_person_and_a_survey_id(tmp_path):
+def test_the_sampling_frame_has_one_report_per_person_and_a_survey_id(tmp_path):
     conn = build_catalogue(tmp_path)
     with conn:
         eligible = conn.execute(
-            "SELECT victim_person_id, survey_id, person_key, phone_key FROM intermediate.eligible_victims"
+            """SELECT victim_person_id, survey_id, person_key, phone_key FROM intermediate.sampling_frame
+               WHERE selection IN ('SAMPLED', 'NOT_SAMPLED')"""
         ).fetchall()
         expected = {case.extra["kept"] if "kept" in case.extra else case.rows[0]["crime_reference"]
                     for case in CASES if case.expected is None}
-        refs = {ref for (ref,) in conn.execute("SELECT crime_reference FROM intermediate.eligible_victims").fetchall()}
+        refs = {ref for (ref,) in conn.execute(
+            "SELECT crime_reference FROM intermediate.sampling_frame WHERE selection IN ('SAMPLED', 'NOT_SAMPLED')"
+        ).fetchall()}
         assert refs == expected
         assert len({pid for pid, *_ in eligible}) == len(eligible)
         assert all(sid and pk and ph for _, sid, pk, ph in eligible)
@@ -521,13 +531,15 @@ def test_exclusion_audit_agrees_with_victim_eligibility(dagster_catalogue_run):
                GROUP BY ALL ORDER BY ALL""").fetchall()
         by_reason = dict(conn.execute(
             "SELECT reason, sum(victims)::INTEGER FROM marts.exclusion_audit GROUP BY ALL").fetchall())
-        eligible = conn.execute(
-            "SELECT count(*) FROM intermediate.victim_eligibility WHERE exclusion_reason IS NULL").fetchone()[0]
-        per_reason = dict(conn.execute(
+        # rules 1-9 from victim_eligibility, the rest (and ELIGIBLE) from the sampling frame
+        per_reason = Counter(dict(conn.execute(
             """SELECT exclusion_reason, count(*) FROM intermediate.victim_eligibility
-               WHERE exclusion_reason IS NOT NULL GROUP BY ALL""").fetchall())
+               WHERE exclusion_reason IS NOT NULL GROUP BY ALL""").fetchall()))
+        per_reason += Counter(dict(conn.execute(
+            """SELECT CASE WHEN selection IN ('SAMPLED', 'NOT_SAMPLED') THEN 'ELIGIBLE' ELSE selection END, count(*)
+               FROM intermediate.sampling_frame GROUP BY ALL""").fetchall()))
     assert audit == expected
-    assert by_reason == {**per_reason, "ELIGIBLE": eligible}
+    assert by_reason == dict(per_reason)
     assert sum(by_reason.values()) == sum(len(case.rows) for case in CASES)
 
 
@@ -622,10 +634,6 @@ def test_cli_adds_an_entry_and_prints_no_phone_number(tmp_path):
 
 
 # ------------------------------------------------- RECENTLY_SURVEYED before DUPLICATE_IN_MONTH
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: victim_eligibility.sql applies DUPLICATE_IN_MONTH (rule 11) before sampling_frame.sql applies "
-    "RECENTLY_SURVEYED (rule 10), so a recently surveyed person's later reports of the month are "
-    "counted as DUPLICATE_IN_MONTH instead of RECENTLY_SURVEYED"))
 def test_recently_surveyed_takes_precedence_over_duplicate_in_month(tmp_path):
     march = date(2025, 3, 1)
     drop = tmp_path / "drop"
@@ -646,10 +654,6 @@ def test_recently_surveyed_takes_precedence_over_duplicate_in_month(tmp_path):
     assert audit == {"RECENTLY_SURVEYED": 2}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "PROBABLE BUG (policy to confirm): the OPTED_OUT phone match is per report, so a person whose "
-    "earliest report of the month carries an opted-out phone is still eligible, and can be sampled, "
-    "through a later report that gives another number"))
 def test_a_person_matched_by_an_opted_out_phone_is_opted_out_for_the_whole_month(tmp_path):
     drop = tmp_path / "drop"
     write_export(drop, APRIL, [victim(1, person=1, day=2, victim_phone="07700 900123"),

@@ -268,6 +268,28 @@ def test_unsent_handoff_may_change_until_marked_sent_with_the_command(
     assert path.read_bytes() == second
 
 
+@pytest.mark.slow
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: contractor_handoff only ever inserts into ops.contact_history, so when an unsent hand-off is "
+    "rewritten (mark_sent_on_write=False) the people of the discarded version stay in the history and are "
+    "then excluded as RECENTLY_SURVEYED for 12 months without ever being contacted "
+    "(vsat_assets/handoff/assets.py, the INSERT INTO ops.contact_history)",
+)
+def test_rewriting_an_unsent_handoff_leaves_only_its_people_in_contact_history(
+    make_resources, tmp_path, materialize_vsat, warehouse_rows
+):
+    resources = make_resources("generator")
+    resources["handoff"] = HandoffSettings(outbox=str(tmp_path / "outbox"), mark_sent_on_write=False)
+    assert materialize_vsat(resources, partition=APRIL, selection=TO_HANDOFF).success
+    changed = {**resources, "survey": SurveySettings(sample_seed=1)}
+    assert materialize_vsat(changed, partition=APRIL, selection=RESAMPLE).success
+
+    _, rows = read_rows(tmp_path / "outbox" / APRIL_FILE)
+    history = warehouse_rows(resources["warehouse"], "SELECT survey_id FROM ops.contact_history")
+    assert sorted(sid for (sid,) in history) == sorted(r["survey_id"] for r in rows)
+
+
 # ----------------------------------------------------------------- spreadsheet safety
 FORMULA_FORENAMES = ['=HYPERLINK("http://evil.example/?x=1","Click me")', "+SUM(A1:A9)", "-1", "@cmd"]
 FORMULA_SURNAMES = ["=1+2", "+44", "-Example", "@SUM(1,2)"]

@@ -301,6 +301,27 @@ def test_rerunning_a_month_replaces_its_responses_and_quarantine(
     assert warehouse_rows(generator_handoffs["warehouse"], counts_sql) == [(len(rows), len(rows), 0)]
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: a re-run of a sent month with other sampling settings rebuilds intermediate.sampling_frame and "
+    "sampled_cohort before contractor_handoff refuses to change the sent file, so the contractor's returns "
+    "for the file it holds no longer link (UNKNOWN_SURVEY_ID); the refusal comes after the cohort was replaced",
+)
+def test_returns_for_a_sent_handoff_still_link_after_a_refused_resample(
+    generator_handoffs, tmp_path, materialize_vsat, warehouse_rows
+):
+    resampled = {**generator_handoffs, "survey": SurveySettings(sample_seed=1)}
+    refused = materialize_vsat(resampled, partition=APRIL,
+                               selection=("sampling_frame", "sampled_cohort", "contractor_handoff"))
+    assert not refused.success  # HandoffAlreadySent: the sent file stands
+    simulate_returns(tmp_path / "outbox" / "handoff_2025-04.csv", tmp_path / "inbox")
+
+    result = materialize_vsat(generator_handoffs, partition=APRIL, selection=RESPONSES)
+
+    assert result.success
+    assert warehouse_rows(generator_handoffs["warehouse"], "SELECT reason FROM ops.returns_quarantine") == []
+
+
 # ----------------------------------------------------------------------------- opt-outs
 @pytest.mark.slow
 def test_opt_out_joins_the_register_and_the_person_is_not_sampled_when_reporting_again(
@@ -335,9 +356,10 @@ def test_opt_out_joins_the_register_and_the_person_is_not_sampled_when_reporting
 
     # A year later the same person reports again (with a new phone number), and someone else
     # reports with the phone number the quitter gave: neither is sampled.
-    may = export_writer.frame(later, rows=6).with_columns(
-        pl.Series("victim_person_id", [quitter_id, "TST-NEWPERSON1", *export_writer.frame(later, 6)["victim_person_id"][2:]]),
-        pl.Series("victim_phone", ["07700 900999", quitter_phone, *export_writer.frame(later, 6)["victim_phone"][2:]]),
+    may = export_writer.frame(later, rows=6)
+    may = may.with_columns(
+        pl.Series("victim_person_id", [quitter_id, "TST-NEWPERSON1", *may["victim_person_id"][2:]]),
+        pl.Series("victim_phone", ["07700 900999", quitter_phone, *may["victim_phone"][2:]]),
     )
     export_writer.write(later, may)
     assert materialize_vsat(resources, partition=later.isoformat(), selection=TO_HANDOFF).success

@@ -269,14 +269,18 @@ def test_no_opted_out_or_recently_handed_off_person_is_ever_sampled(s: Scenario)
 
         # the oracle: exactly these reports reach the draw (SAMPLED or NOT_SAMPLED)
         expected, kept_people = set(), set()
-        for report in sorted((r for r in s.reports if r.month == month), key=lambda r: (r.day, r.reference)):
-            if report.person_id in persons_out or report.phone_normalised in phones_out:
-                continue                                   # OPTED_OUT
-            if report.person_id in kept_people:
-                continue                                   # DUPLICATE_IN_MONTH (the earliest is kept)
-            kept_people.add(report.person_id)
+        month_reports = sorted((r for r in s.reports if r.month == month), key=lambda r: (r.day, r.reference))
+        # A match on any of a person's reports of the month opts the person out.
+        opted_people = {r.person_id for r in month_reports
+                        if r.person_id in persons_out or r.phone_normalised in phones_out}
+        for report in month_reports:
+            if report.person_id in opted_people:
+                continue                                   # OPTED_OUT (rule 9)
             if recently_handed_off(month, sampled_months[report.person_id] + history[report.person_id]):
-                continue                                   # RECENTLY_SURVEYED
+                continue                                   # RECENTLY_SURVEYED (rule 10)
+            if report.person_id in kept_people:
+                continue                                   # DUPLICATE_IN_MONTH (rule 11: the earliest is kept)
+            kept_people.add(report.person_id)
             expected.add(report.reference)
         drawn = {ref for _, ref, _, selection in rows if selection in ("SAMPLED", "NOT_SAMPLED")}
         assert drawn == expected

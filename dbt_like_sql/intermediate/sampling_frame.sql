@@ -1,5 +1,6 @@
--- The month's eligible victims screened once more at sampling time, then a stratified
--- random sample: within each force x strand x area, victims are ordered by a keyed hash
+-- The month's eligible victims put through the rules that need the earlier months'
+-- samples (10 RECENTLY_SURVEYED, then 11 DUPLICATE_IN_MONTH), opt-outs received since
+-- eligibility was built, and closed windows; then a stratified random sample: within each force x strand x area, victims are ordered by a keyed hash
 -- of the seed and their survey_id and the first round(rate * eligible) are taken.
 -- Built month by month so that each month sees who the months before it sampled.
 with eligible as (
@@ -32,7 +33,7 @@ opt_outs as (
     where opted_out_on < (select handoff_date from handoff)
 ),
 
-screened as (
+screened_by_person as (
     select
         eligible.*,
         handoff.handoff_date,
@@ -41,14 +42,28 @@ screened as (
         case
             when 'RECENTLY_SURVEYED' in {{ var('exclusion_rules') }}
                 and person_key in (select person_key from recently_handed_off) then 'RECENTLY_SURVEYED'
-            when 'OPTED_OUT' in {{ var('exclusion_rules') }} and (
+            when 'OPTED_OUT' in {{ var('exclusion_rules') }} and bool_or(
                 person_key in (select person_key from opt_outs)
                 or phone_key in (select phone_key from opt_outs)
-            ) then 'OPTED_OUT'
+            ) over (partition by force_code, victim_person_id) then 'OPTED_OUT'
             when contact_until <= handoff.handoff_date then 'WINDOW_CLOSED'
-        end as screened_out
+        end as screened_by_person
     from eligible
     cross join handoff
+),
+
+-- Rule 11: of a person's remaining reports this month, the earliest is kept.
+screened as (
+    select
+        screened_by_person.*,
+        case
+            when screened_by_person is not null then screened_by_person
+            when 'DUPLICATE_IN_MONTH' in {{ var('exclusion_rules') }} and row_number() over (
+                partition by force_code, victim_person_id, screened_by_person is null
+                order by report_date, crime_reference
+            ) > 1 then 'DUPLICATE_IN_MONTH'
+        end as screened_out
+    from screened_by_person
 ),
 
 candidates as (

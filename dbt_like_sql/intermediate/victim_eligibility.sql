@@ -1,6 +1,6 @@
--- Every victim of the month's reports, eligible or excluded with the first rule that matches
--- (domain brief, section 3). RECENTLY_SURVEYED is applied by sampling_frame, which sees
--- the earlier months' samples.
+-- Every victim of the month's reports, passing rules 1-9 of the domain brief (section 3)
+-- or excluded by the first that matches. Rules 10 (RECENTLY_SURVEYED) and 11
+-- (DUPLICATE_IN_MONTH) follow in sampling_frame, which sees the earlier months' samples.
 with victims as (
     select *
     from {{ ref('stg_reports') }}
@@ -44,33 +44,22 @@ keyed as (
     from rules_1_to_8
 ),
 
+-- A person is opted out for the month if any of their reports matches the register:
+-- a register entry by phone must also cover their reports that give another number.
 rule_9 as (
     select
         keyed.*,
         coalesce(
             early_reason,
-            case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and exists (
+            case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and bool_or(exists (
                 select 1 from opt_outs
                 where (opt_outs.person_key = keyed.person_key or opt_outs.phone_key = keyed.phone_key)
                   and opt_outs.opted_out_on
                       < keyed.report_month + interval 1 month + ({{ var('handoff_day') }} - 1) * interval 1 day
-            ) then 'OPTED_OUT' end
-        ) as reason_before_duplicates
+            )) over (partition by force_code, victim_person_id, report_month, early_reason is null)
+            then 'OPTED_OUT' end
+        ) as exclusion_reason
     from keyed
-),
-
-rule_11 as (
-    select
-        rule_9.*,
-        case
-            when reason_before_duplicates is null and 'DUPLICATE_IN_MONTH' in {{ var('exclusion_rules') }}
-                and row_number() over (
-                    partition by force_code, victim_person_id, report_month, reason_before_duplicates is null
-                    order by report_date, crime_reference
-                ) > 1
-            then 'DUPLICATE_IN_MONTH'
-        end as duplicate_reason
-    from rule_9
 )
 
 select
@@ -82,8 +71,8 @@ select
     survey_strand,
     policing_area,
     victim_ethnicity,
-    coalesce(reason_before_duplicates, duplicate_reason) as exclusion_reason,
-    case when coalesce(reason_before_duplicates, duplicate_reason) is null then survey_id end as survey_id,
+    exclusion_reason,
+    case when exclusion_reason is null then survey_id end as survey_id,
     person_key,
     phone_key
-from rule_11
+from rule_9
