@@ -6,7 +6,12 @@ from vsat_assets import settings
 from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.eligibility import checks as eligibility_checks
-from vsat_assets.handoff.assets import HandoffSettings, contractor_handoff, retention_purge
+from vsat_assets.handoff.assets import (
+    HandoffSettings,
+    contractor_handoff,
+    no_personal_data_past_retention,
+    retention_purge,
+)
 from vsat_assets.jobs import ALL_JOBS
 from vsat_assets.publish.assets import build_publish_asset
 from vsat_assets.raw_reports.assets import ReportSource, offence_catalogue, raw_reports
@@ -45,7 +50,11 @@ ASSETS = map_asset_specs(_owned, [
 
 defs = Definitions(
     assets=[*ASSETS, *map_asset_specs(_owned, [build_publish_asset(ASSETS)])],
-    asset_checks=[*load_asset_checks_from_modules([eligibility_checks, sampling_checks]), *ANNUAL_CHECKS],
+    asset_checks=[
+        *load_asset_checks_from_modules([eligibility_checks, sampling_checks]),
+        no_personal_data_past_retention,
+        *ANNUAL_CHECKS,
+    ],
     jobs=ALL_JOBS,
     schedules=ALL_SCHEDULES,
     sensors=[contractor_returns_sensor],

@@ -4,6 +4,7 @@ from datetime import date, datetime
 
 from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
+from vsat_assets.handoff.assets import retention_run_config
 from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, retention_job
 
 TIMEZONE = "Europe/London"
@@ -39,7 +40,7 @@ def annual_satisfaction_schedule(context: ScheduleEvaluationContext) -> RunReque
           description="02:00 daily: purge personal data past the retention period.")
 def retention_schedule(context: ScheduleEvaluationContext) -> RunRequest:
     day = context.scheduled_execution_time.date().isoformat()
-    return RunRequest(run_key=day, run_config={"ops": {"retention_purge": {"config": {"as_of": day}}}})
+    return RunRequest(run_key=day, run_config=retention_run_config(day))
 
 
 ALL_SCHEDULES = [monthly_survey_schedule, annual_satisfaction_schedule, retention_schedule]

@@ -213,14 +213,18 @@ def test_changing_a_sent_handoff_is_refused_and_the_file_stands(
     log_sql = "SELECT * FROM ops.handoff_log"
     log_before = warehouse_rows(warehouse, log_sql)
     history_before = warehouse_rows(warehouse, "SELECT survey_id FROM ops.contact_history")
+    cohort_sql = "SELECT survey_id FROM intermediate.sampled_cohort"
+    cohort_before = warehouse_rows(warehouse, cohort_sql)
 
     result = materialize_vsat({**generator_handoffs, "survey": survey}, partition=APRIL, selection=RESAMPLE)
 
     assert not result.success
+    # Refused where the sample is drawn, before anything downstream changes.
     assert step_failed_with(
-        result, failure_messages, "HandoffAlreadySent", "hand-off for 2025-04 was sent to the contractor",
-        "The sent file stands",
+        result, failure_messages, "sampling_frame", "hand-off was sent to the contractor keeps the people it sent",
+        "The stored rows are kept",
     ), failure_messages(result)
+    assert warehouse_rows(warehouse, cohort_sql) == cohort_before
     assert snapshot(outbox) == before
     assert warehouse_rows(warehouse, log_sql) == log_before
     assert warehouse_rows(warehouse, "SELECT survey_id FROM ops.contact_history") == history_before
@@ -263,19 +267,11 @@ def test_unsent_handoff_may_change_until_marked_sent_with_the_command(
 
     result = materialize_vsat(resources, partition=APRIL, selection=RESAMPLE)  # back to the first seed
     assert not result.success
-    assert step_failed_with(result, failure_messages, "HandoffAlreadySent", "2025-04 was sent"), \
-        failure_messages(result)
+    assert step_failed_with(result, failure_messages, "sent_samples_unchanged"), failure_messages(result)
     assert path.read_bytes() == second
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: contractor_handoff only ever inserts into ops.contact_history, so when an unsent hand-off is "
-    "rewritten (mark_sent_on_write=False) the people of the discarded version stay in the history and are "
-    "then excluded as RECENTLY_SURVEYED for 12 months without ever being contacted "
-    "(vsat_assets/handoff/assets.py, the INSERT INTO ops.contact_history)",
-)
 def test_rewriting_an_unsent_handoff_leaves_only_its_people_in_contact_history(
     make_resources, tmp_path, materialize_vsat, warehouse_rows
 ):
@@ -399,11 +395,6 @@ def test_with_an_age_recipient_only_the_encrypted_file_is_written(
     assert manifest["rows"] == len(rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: publish() with a recipient writes only the .age file and leaves an earlier plain "
-    "handoff_YYYY-MM.csv of the same month in the outbox (vsat_assets/handoff/files.py, publish)",
-)
 def test_switching_on_encryption_leaves_no_plain_handoff_in_the_outbox(
     generator_handoffs, tmp_path, materialize_vsat
 ):

@@ -301,12 +301,6 @@ def test_rerunning_a_month_replaces_its_responses_and_quarantine(
     assert warehouse_rows(generator_handoffs["warehouse"], counts_sql) == [(len(rows), len(rows), 0)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a re-run of a sent month with other sampling settings rebuilds intermediate.sampling_frame and "
-    "sampled_cohort before contractor_handoff refuses to change the sent file, so the contractor's returns "
-    "for the file it holds no longer link (UNKNOWN_SURVEY_ID); the refusal comes after the cohort was replaced",
-)
 def test_returns_for_a_sent_handoff_still_link_after_a_refused_resample(
     generator_handoffs, tmp_path, materialize_vsat, warehouse_rows
 ):

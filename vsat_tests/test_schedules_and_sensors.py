@@ -124,7 +124,10 @@ def test_annual_schedule_builds_the_financial_year_just_ended(scheduled, expecte
 def test_retention_schedule_passes_the_day_as_of(scheduled, expected_day):
     request = _single_request(retention_schedule(build_schedule_context(scheduled_execution_time=scheduled)))
 
-    assert request.run_config == {"ops": {"retention_purge": {"config": {"as_of": expected_day}}}}
+    day_config = {"config": {"as_of": expected_day}}
+    assert request.run_config == {
+        "ops": {"retention_purge": day_config, "retention_purge_no_personal_data_past_retention": day_config}
+    }
     assert request.run_key == expected_day
     assert request.partition_key is None
 

@@ -414,7 +414,7 @@ def project_assets(project, monkeypatch):
     """The tiny project as Dagster assets.
 
     build_asset computes the `sql_file` metadata relative to the module's PROJECT_DIR
-    instead of the project it was given (see the xfail test below), so PROJECT_DIR is
+    instead of the project it was given, so PROJECT_DIR is
     pointed at the tiny project for these tests.
     """
     monkeypatch.setattr(sql_assets, "PROJECT_DIR", project)

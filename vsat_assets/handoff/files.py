@@ -77,6 +77,9 @@ def publish(outbox: Path, handoff: HandoffFile, recipient: str | None) -> list[P
     """Write the hand-off (encrypted if a recipient is set) and its manifest; the manifest goes last."""
     written = []
     encrypted_sha = None
+    plain, encrypted_path = outbox / handoff_name(handoff.month), outbox / (handoff_name(handoff.month) + ".age")
+    # Only one form of a month's hand-off ever sits in the outbox.
+    (plain if recipient else encrypted_path).unlink(missing_ok=True)
     if recipient:
         encrypted = encrypt_for(recipient, handoff.content)
         encrypted_sha = hashlib.sha256(encrypted).hexdigest()

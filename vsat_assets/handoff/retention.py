@@ -20,24 +20,28 @@ def purge(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_
             WHERE contact_until < ? AND ({_HOLDS_PERSONAL})""",
         [cutoff],
     ).fetchall()[0][0]
-    expired_months = [
-        row[0]
-        for row in conn.execute(
-            """SELECT l.sampling_month FROM ops.handoff_log l
-               JOIN (SELECT sampling_month, max(contact_until) AS last_day FROM intermediate.sampled_cohort
-                     GROUP BY ALL) c USING (sampling_month)
-               WHERE c.last_day < ? AND l.purged_at IS NULL""",
-            [cutoff],
-        ).fetchall()
-    ]
-    files = 0
-    for month in expired_months:
+    # Every month past retention, purged before or not: a file restored from a backup goes too.
+    expired = conn.execute(
+        """SELECT l.sampling_month, l.purged_at IS NULL FROM ops.handoff_log l
+           JOIN (SELECT sampling_month, max(contact_until) AS last_day FROM intermediate.sampled_cohort
+                 GROUP BY ALL) c USING (sampling_month)
+           WHERE c.last_day < ?""",
+        [cutoff],
+    ).fetchall()
+    files, purged_months = 0, 0
+    for month, first_time in expired:
+        deleted = 0
         for path in (outbox / handoff_name(month), outbox / (handoff_name(month) + ".age")):
             if path.exists():
                 path.unlink()
-                files += 1
-        conn.execute("UPDATE ops.handoff_log SET purged_at = current_timestamp WHERE sampling_month = ?", [month])
-    return {"cohort_rows_blanked": blanked, "handoff_months_purged": len(expired_months), "files_deleted": files}
+                deleted += 1
+        files += deleted
+        purged_months += bool(first_time or deleted)
+        conn.execute(
+            "UPDATE ops.handoff_log SET purged_at = coalesce(purged_at, current_timestamp) WHERE sampling_month = ?",
+            [month],
+        )
+    return {"cohort_rows_blanked": blanked, "handoff_months_purged": purged_months, "files_deleted": files}
 
 
 def overdue(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:

@@ -63,7 +63,20 @@ def _replace_window(
             f"{model.path}: wrote rows outside its window {start}..{end} on {column}; "
             f"filter on {{{{ window_start }}}} and {{{{ window_end }}}}"
         )
+    _check_invariants(conn, model, models, variables, window)
     return written
+
+
+def _check_invariants(conn, model: Model, models: dict[str, Model], variables: dict, window) -> None:
+    """Each YAML invariant's query lists the rows that break it; any row undoes the build."""
+    for invariant in model.invariants:
+        query = render(model, models, variables, window, sql=invariant["sql"])
+        broken = conn.execute(f"SELECT count(*) FROM ({query})").fetchall()[0][0]
+        if broken:
+            raise ModelError(
+                f"{model.table} for {window[0]:%Y-%m}..{window[1]:%Y-%m}: refused, {invariant['description']} "
+                f"({broken} rows differ; invariant {invariant['name']}). The stored rows are kept."
+            )
 
 
 def build_model(

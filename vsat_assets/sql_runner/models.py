@@ -57,6 +57,7 @@ class Model:
     owners: tuple[str, ...] = ()
     month_by_month: bool = False
     summary_sql: str | None = None
+    invariants: tuple[dict, ...] = ()
 
     @property
     def table(self) -> str:
@@ -129,6 +130,7 @@ def load_model(path: Path) -> Model:
         owners=tuple(doc.get("owners", ())),
         month_by_month=doc.get("build") == "month_by_month",
         summary_sql=doc.get("summary"),
+        invariants=tuple(doc.get("invariants", ())),
     )
 
 
