@@ -36,5 +36,6 @@ def pseudonym_key() -> tuple[bytes, bool]:
 
 
 def duckdb_memory_limit() -> str:
-    """DuckDB's memory cap (`VSAT_DUCKDB_MEMORY_LIMIT`, default 2GB): past it, DuckDB spills to disk."""
-    return os.environ.get("VSAT_DUCKDB_MEMORY_LIMIT", "2GB")
+    """DuckDB's memory cap (`VSAT_DUCKDB_MEMORY_LIMIT`, default 1GB): past it, DuckDB spills to
+    disk, so a run's memory stays flat however large the year."""
+    return os.environ.get("VSAT_DUCKDB_MEMORY_LIMIT", "1GB")

@@ -1,7 +1,8 @@
 -- The month's eligible victims put through the rules that need the earlier months'
 -- samples (10 RECENTLY_SURVEYED, then 11 DUPLICATE_IN_MONTH), opt-outs received since
--- eligibility was built, and closed windows; then a stratified random sample: within each force x strand x area, victims are ordered by a keyed hash
--- of the seed and their survey_id and the first round(rate * eligible) are taken.
+-- eligibility was built, and closed windows; then a stratified random sample: within each
+-- force x strand x area, victims are ordered by a keyed hash of the seed and their
+-- survey_id and the first round(rate * eligible) are taken.
 -- Built month by month so that each month sees who the months before it sampled.
 with eligible as (
     select *
@@ -15,7 +16,7 @@ handoff as (
 ),
 
 recently_handed_off as (
-    select person_key
+    select distinct person_key
     from {{ this }}
     where selection = 'SAMPLED'
       and report_date >= {{ window_start }} - {{ var('recontact_months') }} * interval 1 month
@@ -27,29 +28,37 @@ recently_handed_off as (
       and sampling_month < {{ window_start }}
 ),
 
-opt_outs as (
-    select person_key, phone_key
+opted_out_persons as (
+    select distinct person_key
     from {{ source('ops', 'opt_out_register') }}
-    where opted_out_on < (select handoff_date from handoff)
+    where opted_out_on < (select handoff_date from handoff) and person_key is not null
+),
+
+opted_out_phones as (
+    select distinct phone_key
+    from {{ source('ops', 'opt_out_register') }}
+    where opted_out_on < (select handoff_date from handoff) and phone_key is not null
 ),
 
 screened_by_person as (
     select
         eligible.*,
         handoff.handoff_date,
-        (report_date + {{ var('contact_from_days') }} * interval 1 day)::date as contact_from,
-        (report_date + {{ var('contact_until_days') }} * interval 1 day)::date as contact_until,
+        (eligible.report_date + {{ var('contact_from_days') }} * interval 1 day)::date as contact_from,
+        (eligible.report_date + {{ var('contact_until_days') }} * interval 1 day)::date as contact_until,
         case
-            when 'RECENTLY_SURVEYED' in {{ var('exclusion_rules') }}
-                and person_key in (select person_key from recently_handed_off) then 'RECENTLY_SURVEYED'
+            when 'RECENTLY_SURVEYED' in {{ var('exclusion_rules') }} and recent.person_key is not null
+                then 'RECENTLY_SURVEYED'
             when 'OPTED_OUT' in {{ var('exclusion_rules') }} and bool_or(
-                person_key in (select person_key from opt_outs)
-                or phone_key in (select phone_key from opt_outs)
-            ) over (partition by force_code, victim_person_id) then 'OPTED_OUT'
+                by_person.person_key is not null or by_phone.phone_key is not null
+            ) over (partition by eligible.force_code, eligible.victim_person_id) then 'OPTED_OUT'
             when contact_until <= handoff.handoff_date then 'WINDOW_CLOSED'
         end as screened_by_person
     from eligible
     cross join handoff
+    left join recently_handed_off recent on recent.person_key = eligible.person_key
+    left join opted_out_persons by_person on by_person.person_key = eligible.person_key
+    left join opted_out_phones by_phone on by_phone.phone_key = eligible.phone_key
 ),
 
 -- Rule 11: of a person's remaining reports this month, the earliest is kept.

@@ -8,10 +8,20 @@ with victims as (
       and report_date < {{ window_end }}
 ),
 
--- Opt-outs received before the month's hand-off: re-running a month gives the same answer.
-opt_outs as (
-    select person_key, phone_key, opted_out_on
+-- The earliest opt-out per key; an opt-out counts for a month if it came before the month's
+-- hand-off, so re-running a month gives the same answer.
+opt_outs_by_person as (
+    select person_key, min(opted_out_on) as opted_out_on
     from {{ source('ops', 'opt_out_register') }}
+    where person_key is not null
+    group by person_key
+),
+
+opt_outs_by_phone as (
+    select phone_key, min(opted_out_on) as opted_out_on
+    from {{ source('ops', 'opt_out_register') }}
+    where phone_key is not null
+    group by phone_key
 ),
 
 rules_1_to_8 as (
@@ -31,35 +41,47 @@ rules_1_to_8 as (
     from victims
 ),
 
--- Pseudonyms cost a keyed hash each: only for victims still in the running.
-keyed as (
-    select
-        rules_1_to_8.*,
-        case when early_reason is null
-            then vsat_pseudonym('person', force_code || '/' || victim_person_id) end as person_key,
-        case when early_reason is null
-            then vsat_pseudonym('phone', phone_normalised) end as phone_key,
-        case when early_reason is null
-            then vsat_pseudonym(force_code || '/' || victim_person_id, crime_reference) end as survey_id
-    from rules_1_to_8
+in_the_running as (
+    select * from rules_1_to_8 where early_reason is null
 ),
 
--- A person is opted out for the month if any of their reports matches the register:
--- a register entry by phone must also cover their reports that give another number.
+-- Keyed hashes cost a Python call each: one per distinct person and phone still in the running.
+person_keys as (
+    select force_code, victim_person_id,
+           vsat_pseudonym('person', force_code || '/' || victim_person_id) as person_key
+    from (select distinct force_code, victim_person_id from in_the_running)
+),
+
+phone_keys as (
+    select phone_normalised, vsat_pseudonym('phone', phone_normalised) as phone_key
+    from (select distinct phone_normalised from in_the_running)
+),
+
+keyed as (
+    select
+        in_the_running.*,
+        person_keys.person_key,
+        phone_keys.phone_key,
+        vsat_pseudonym(force_code || '/' || victim_person_id, crime_reference) as survey_id,
+        report_month + interval 1 month + ({{ var('handoff_day') }} - 1) * interval 1 day as handoff_date
+    from in_the_running
+    left join person_keys using (force_code, victim_person_id)
+    left join phone_keys using (phone_normalised)
+),
+
+-- Rule 9. A match on any of a person's reports of the month opts the person out: a register
+-- entry by phone also covers their reports that give another number.
 rule_9 as (
     select
         keyed.*,
-        coalesce(
-            early_reason,
-            case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and bool_or(exists (
-                select 1 from opt_outs
-                where (opt_outs.person_key = keyed.person_key or opt_outs.phone_key = keyed.phone_key)
-                  and opt_outs.opted_out_on
-                      < keyed.report_month + interval 1 month + ({{ var('handoff_day') }} - 1) * interval 1 day
-            )) over (partition by force_code, victim_person_id, report_month, early_reason is null)
-            then 'OPTED_OUT' end
-        ) as exclusion_reason
+        case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and bool_or(
+            coalesce(by_person.opted_out_on < keyed.handoff_date, false)
+            or coalesce(by_phone.opted_out_on < keyed.handoff_date, false)
+        ) over (partition by keyed.force_code, keyed.victim_person_id, keyed.report_month)
+        then 'OPTED_OUT' end as opt_out_reason
     from keyed
+    left join opt_outs_by_person by_person using (person_key)
+    left join opt_outs_by_phone by_phone using (phone_key)
 )
 
 select
@@ -71,8 +93,24 @@ select
     survey_strand,
     policing_area,
     victim_ethnicity,
-    exclusion_reason,
-    case when exclusion_reason is null then survey_id end as survey_id,
+    early_reason as exclusion_reason,
+    null::varchar as survey_id,
+    null::varchar as person_key,
+    null::varchar as phone_key
+from rules_1_to_8
+where early_reason is not null
+union all
+select
+    report_month,
+    report_date,
+    force_code,
+    crime_reference,
+    victim_person_id,
+    survey_strand,
+    policing_area,
+    victim_ethnicity,
+    opt_out_reason as exclusion_reason,
+    case when opt_out_reason is null then survey_id end as survey_id,
     person_key,
     phone_key
 from rule_9
