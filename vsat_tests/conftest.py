@@ -22,6 +22,7 @@ Fixtures (see each docstring):
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -31,13 +32,13 @@ import pytest
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
 from dagster_duckdb import DuckDBResource
 
-from vsat_assets.partitions import next_month
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.handoff.assets import HandoffSettings
-from vsat_assets.responses.assets import ContractorInbox
+from vsat_assets.partitions import next_month
 from vsat_assets.raw_reports.assets import ReportSource
 from vsat_assets.raw_reports.schema import REPORT_COLUMNS
 from vsat_assets.resources import SurveySettings
+from vsat_assets.responses.assets import ContractorInbox
 from vsat_assets.warehouse import warehouse_resource
 
 # ~62,000 reports a year at scale 1 -> about 150 a month here: enough rows for every check.
@@ -291,3 +292,36 @@ class ExportWriter:
 def export_writer(drop_dir: Path) -> ExportWriter:
     """An ExportWriter writing into the `drop_dir` fixture (see ExportWriter)."""
     return ExportWriter(drop_dir)
+
+
+# ------------------------------------------------------------- a run to the hand-off, cached
+TO_HANDOFF = (
+    "offence_catalogue", "raw_reports", "stg_reports", "victim_eligibility", "eligible_victims",
+    "sampling_frame", "sampled_cohort", "contractor_handoff",
+)
+
+
+def copy_state(source: Path, target: Path) -> None:
+    """Copy a test's warehouse, outbox and inbox to another folder."""
+    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        if (source / name).exists():
+            shutil.copy2(source / name, target / name)
+    for folder in ("outbox", "inbox"):
+        if (source / folder).exists():
+            shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
+
+
+@pytest.fixture
+def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) -> dict:
+    """The generator's April and May 2025 run to the hand-off (one range run), in this test's
+    tmp_path: `tmp_warehouse`, `<tmp>/outbox`. Built once per session, then copied."""
+    cache = tmp_path_factory.getbasetemp() / "vsat-cache-generator-2025-04-to-05-handoff"
+    if not (cache / "done").exists():
+        result = materialize_vsat(resources, partition_range=("2025-04-01", "2025-05-01"), selection=TO_HANDOFF)
+        assert result.success
+        cache.mkdir(exist_ok=True)
+        copy_state(tmp_path, cache)
+        (cache / "done").touch()
+    else:
+        copy_state(cache, tmp_path)
+    return resources

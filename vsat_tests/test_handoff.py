@@ -14,7 +14,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from datetime import date, timedelta
@@ -26,6 +25,7 @@ import pytest
 from vsat_assets.handoff.assets import HandoffSettings
 from vsat_assets.privacy import DEV_PSEUDONYM_KEY, pseudonym
 from vsat_assets.resources import SurveySettings
+from conftest import TO_HANDOFF
 
 APRIL = "2025-04-01"
 MAY = "2025-05-01"
@@ -36,38 +36,11 @@ CONTRACT_COLUMNS = [
     "survey_id", "title", "forename", "surname", "phone_number",
     "survey_strand", "report_date", "contact_from", "contact_until",
 ]
-TO_HANDOFF = (
-    "offence_catalogue", "raw_reports", "stg_reports", "victim_eligibility", "eligible_victims",
-    "sampling_frame", "sampled_cohort", "contractor_handoff",
-)
 RESAMPLE = ("sampling_frame", "sampled_cohort", "contractor_handoff")
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 # ----------------------------------------------------------------------------- helpers
-def _copy_state(source: Path, target: Path) -> None:
-    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
-        if (source / name).exists():
-            shutil.copy2(source / name, target / name)
-    for folder in ("outbox", "inbox"):
-        if (source / folder).exists():
-            shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
-
-
-@pytest.fixture
-def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) -> dict:
-    """The generator's April and May 2025 run to the hand-off (one range run), in this test's
-    tmp_path: `tmp_warehouse`, `<tmp>/outbox`. Built once per session, then copied."""
-    cache = tmp_path_factory.getbasetemp() / "vsat-cache-generator-2025-04-to-05-handoff"
-    if not (cache / "done").exists():
-        result = materialize_vsat(resources, partition_range=(APRIL, MAY), selection=TO_HANDOFF)
-        assert result.success
-        cache.mkdir(exist_ok=True)
-        _copy_state(tmp_path, cache)
-        (cache / "done").touch()
-    else:
-        _copy_state(cache, tmp_path)
-    return resources
 
 
 def read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:

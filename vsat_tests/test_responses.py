@@ -20,6 +20,7 @@ from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.privacy import DEV_PSEUDONYM_KEY, normalise_uk_phone
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sampling.opt_outs import person_key, phone_key
+from conftest import TO_HANDOFF
 
 APRIL = "2025-04-01"
 MAY = "2025-05-01"
@@ -28,10 +29,6 @@ RETURNS_COLUMNS = [
     "ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience",
 ]
 QUESTIONS = RETURNS_COLUMNS[3:]
-TO_HANDOFF = (
-    "offence_catalogue", "raw_reports", "stg_reports", "victim_eligibility", "eligible_victims",
-    "sampling_frame", "sampled_cohort", "contractor_handoff",
-)
 RESPONSES = ("survey_responses",)
 STORED = {
     "responses": "SELECT * FROM staging.survey_responses",
@@ -41,29 +38,6 @@ STORED = {
 
 
 # ----------------------------------------------------------------------------- helpers
-def _copy_state(source: Path, target: Path) -> None:
-    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
-        if (source / name).exists():
-            shutil.copy2(source / name, target / name)
-    for folder in ("outbox", "inbox"):
-        if (source / folder).exists():
-            shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
-
-
-@pytest.fixture
-def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) -> dict:
-    """The generator's April and May 2025 run to the hand-off (one range run), in this test's
-    tmp_path: `tmp_warehouse`, `<tmp>/outbox`. Built once per session, then copied."""
-    cache = tmp_path_factory.getbasetemp() / "vsat-cache-generator-2025-04-to-05-handoff"
-    if not (cache / "done").exists():
-        result = materialize_vsat(resources, partition_range=(APRIL, MAY), selection=TO_HANDOFF)
-        assert result.success
-        cache.mkdir(exist_ok=True)
-        _copy_state(tmp_path, cache)
-        (cache / "done").touch()
-    else:
-        _copy_state(cache, tmp_path)
-    return resources
 
 
 @pytest.fixture

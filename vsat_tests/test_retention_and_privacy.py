@@ -9,7 +9,6 @@ test's tmp_path. `retention_purge` takes its `as_of` date from run config, so th
 from __future__ import annotations
 
 import re
-import shutil
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -20,14 +19,11 @@ from dagster import AssetCheckKey, AssetKey, AssetSelection, materialize
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.handoff.assets import HandoffSettings, retention_run_config
 from vsat_assets.responses.assets import ContractorInbox
+from conftest import TO_HANDOFF, copy_state
 
 APRIL = "2025-04-01"
 MAY = "2025-05-01"
 RANGE_TAGS = {"dagster/asset_partition_range_start": APRIL, "dagster/asset_partition_range_end": MAY}
-TO_HANDOFF = (
-    "offence_catalogue", "raw_reports", "stg_reports", "victim_eligibility", "eligible_victims",
-    "sampling_frame", "sampled_cohort", "contractor_handoff",
-)
 PERSONAL = ("title", "forename", "surname", "phone_number")
 HOLDS_PERSONAL = " OR ".join(f"{c} IS NOT NULL" for c in PERSONAL)
 PSEUDONYMOUS_COHORT = (
@@ -69,29 +65,6 @@ def purge(instance, resources: dict, as_of: str):
     return {k: v.value for k, v in metadata.items()}, checks[0]
 
 
-def _copy_state(source: Path, target: Path) -> None:
-    for name in ("warehouse.duckdb", "warehouse.duckdb.wal"):
-        if (source / name).exists():
-            shutil.copy2(source / name, target / name)
-    for folder in ("outbox", "inbox"):
-        if (source / folder).exists():
-            shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
-
-
-@pytest.fixture
-def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) -> dict:
-    """The generator's April and May 2025 run to the hand-off (one range run), in this test's
-    tmp_path: `tmp_warehouse`, `<tmp>/outbox`. Built once per session, then copied."""
-    cache = tmp_path_factory.getbasetemp() / "vsat-cache-generator-2025-04-to-05-handoff"
-    if not (cache / "done").exists():
-        result = materialize_vsat(resources, partition_range=(APRIL, MAY), selection=TO_HANDOFF)
-        assert result.success
-        cache.mkdir(exist_ok=True)
-        _copy_state(tmp_path, cache)
-        (cache / "done").touch()
-    else:
-        _copy_state(cache, tmp_path)
-    return resources
 
 
 @pytest.fixture
@@ -104,10 +77,10 @@ def answered(generator_handoffs, tmp_path, tmp_path_factory, materialize_vsat) -
         result = materialize_vsat(generator_handoffs, partition_range=(APRIL, MAY), selection=["survey_responses"])
         assert result.success
         cache.mkdir(exist_ok=True)
-        _copy_state(tmp_path, cache)
+        copy_state(tmp_path, cache)
         (cache / "done").touch()
     else:
-        _copy_state(cache, tmp_path)
+        copy_state(cache, tmp_path)
     return generator_handoffs
 
 
