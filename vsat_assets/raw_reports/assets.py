@@ -40,6 +40,12 @@ class ReportSource(ConfigurableResource):
     scale: float = 1.0
     forces: int = 1
 
+    def validate(self, month: date) -> None:
+        """Read and check the month's export files (ExportFileError on a fault); nothing for the generator."""
+        if self.kind == "exports":
+            for _ in self.frames(month, ()):
+                pass
+
     def frames(self, month: date, areas: tuple[str, ...]) -> Iterator[pl.DataFrame]:
         if self.kind == "exports":
             drop_dir = Path(self.drop_dir or settings.drop_dir())
@@ -72,23 +78,34 @@ def load_reports(
     areas: tuple[str, ...],
     log: Callable[[str], None] = print,
 ) -> dict[str, int]:
-    """Replace raw.reports for [start, end) with the source's months; returns rows per 'YYYY-MM'."""
+    """Replace raw.reports for [start, end) with the source's months; returns rows per 'YYYY-MM'.
+
+    Every export file of the window is validated before anything is written, so a bad file
+    leaves all stored months as they were. Then each month is replaced in a transaction of
+    its own: one transaction for a national year would hold it all in memory.
+    """
     ensure_schemas(conn)
     conn.execute(report_table_ddl(REPORTS_TABLE))
+    months = list(months_in(start, end))
+    for month in months:
+        source.validate(month)
     per_month: dict[str, int] = {}
-    # One transaction for the whole window: a bad file in any month leaves every month as it was.
-    with transaction(conn):
-        conn.execute(f"DELETE FROM {REPORTS_TABLE} WHERE report_date >= ? AND report_date < ?", [start, end])
-        for month in months_in(start, end):
-            rows = 0
-            for frame in source.frames(month, areas):
-                _ensure_inside_month(frame, month, source.kind)
-                conn.register("incoming_reports", frame.to_arrow())
-                conn.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports")
-                conn.unregister("incoming_reports")
-                rows += frame.height
-            per_month[month.strftime("%Y-%m")] = rows
-            log(f"raw.reports {month:%Y-%m}: {rows} reports from the {source.kind}")
+    for month in months:
+        frames = list(source.frames(month, areas))
+        for frame in frames:
+            _ensure_inside_month(frame, month, source.kind)
+        incoming = pl.concat(frames).to_arrow()
+        del frames
+        with transaction(conn):
+            conn.execute(
+                f"DELETE FROM {REPORTS_TABLE} WHERE report_date >= ? AND report_date < ?", [month, next_month(month)]
+            )
+            conn.register("incoming_reports", incoming)
+            conn.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports")
+            conn.unregister("incoming_reports")
+        per_month[month.strftime("%Y-%m")] = incoming.num_rows
+        del incoming
+        log(f"raw.reports {month:%Y-%m}: {per_month[month.strftime('%Y-%m')]} reports from the {source.kind}")
     return per_month
 
 
