@@ -1,6 +1,21 @@
 """The code location: every asset, check, job and resource of the VSAT platform."""
 
-from dagster import AssetSpec, Definitions, in_process_executor, load_asset_checks_from_modules, map_asset_specs
+import warnings
+
+from dagster import (
+    AssetSpec,
+    BetaWarning,
+    Definitions,
+    PreviewWarning,
+    in_process_executor,
+    load_asset_checks_from_modules,
+    map_asset_specs,
+)
+
+# Used knowingly: single-run backfills (beta) and partitioned asset checks (preview).
+# Without this every asset repeats the same notice at each code-location load.
+warnings.filterwarnings("ignore", category=BetaWarning, module="dagster")
+warnings.filterwarnings("ignore", category=PreviewWarning, module="dagster")
 
 from vsat_assets import settings
 from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS

@@ -25,6 +25,8 @@ DEMO_FIRST_MONTH = "2025-04-01"
 DEMO_LAST_MONTH = "2026-03-01"
 DEMO_YEAR = "2025/26"
 DEMO_YEAR_KEY = "2025-04-01"
+# The runs' progress lines, without Dagster's per-event debug lines (all of them are in `make ui`).
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def _instance() -> DagsterInstance:
@@ -44,6 +46,7 @@ def run(instance: DagsterInstance, selection: AssetSelection, first: str, last: 
         resources=defs.resources,
         instance=instance,
         raise_on_error=False,
+        run_config=QUIET,
         **partitions,
     )
     if not result.success:
@@ -65,7 +68,7 @@ def purge_past_retention(instance: DagsterInstance) -> None:
     """The demo year's contact windows closed months ago: today's purge removes its names and phones."""
     result = materialize(
         [*defs.assets, *defs.asset_checks], selection=retention_job.selection,
-        resources=defs.resources, instance=instance, raise_on_error=False,
+        resources=defs.resources, instance=instance, raise_on_error=False, run_config=QUIET,
     )
     if not result.success:
         sys.exit(f"the retention purge {result.run_id} failed: see the log above")
@@ -102,8 +105,9 @@ def main() -> None:
         run(instance, survey_responses_job.selection, DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
         run(instance, annual_satisfaction_job.selection, DEMO_YEAR_KEY)
         purge_past_retention(instance)
+    print(f"\nBuilt {settings.warehouse_path()} in {time.perf_counter() - started:.1f} s; "
+          f"analysts' copy: {settings.data_dir() / 'vsat_analytics.duckdb'}")
     print_results()
-    print(f"Warehouse: {settings.warehouse_path()}  ({time.perf_counter() - started:.1f} s)")
 
 
 if __name__ == "__main__":
