@@ -311,17 +311,26 @@ def copy_state(source: Path, target: Path) -> None:
             shutil.copytree(source / folder, target / folder, dirs_exist_ok=True)
 
 
+def cached_state(tmp_path_factory, tmp_path: Path, name: str, build: Callable[[], None]) -> None:
+    """Run `build` (which fills tmp_path) once per session; later tests get a copy of its result."""
+    cache = tmp_path_factory.getbasetemp() / f"vsat-cache-{name}"
+    if (cache / "done").exists():
+        copy_state(cache, tmp_path)
+        return
+    build()
+    cache.mkdir(exist_ok=True)
+    copy_state(tmp_path, cache)
+    (cache / "done").touch()
+
+
 @pytest.fixture
 def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) -> dict:
     """The generator's April and May 2025 run to the hand-off (one range run), in this test's
     tmp_path: `tmp_warehouse`, `<tmp>/outbox`. Built once per session, then copied."""
-    cache = tmp_path_factory.getbasetemp() / "vsat-cache-generator-2025-04-to-05-handoff"
-    if not (cache / "done").exists():
+
+    def build() -> None:
         result = materialize_vsat(resources, partition_range=("2025-04-01", "2025-05-01"), selection=TO_HANDOFF)
         assert result.success
-        cache.mkdir(exist_ok=True)
-        copy_state(tmp_path, cache)
-        (cache / "done").touch()
-    else:
-        copy_state(cache, tmp_path)
+
+    cached_state(tmp_path_factory, tmp_path, "generator-2025-04-to-05-handoff", build)
     return resources

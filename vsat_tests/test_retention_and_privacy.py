@@ -19,7 +19,7 @@ from dagster import AssetCheckKey, AssetKey, AssetSelection, materialize
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.handoff.assets import HandoffSettings, retention_run_config
 from vsat_assets.responses.assets import ContractorInbox
-from conftest import TO_HANDOFF, copy_state
+from conftest import TO_HANDOFF, cached_state
 
 APRIL = "2025-04-01"
 MAY = "2025-05-01"
@@ -70,17 +70,13 @@ def purge(instance, resources: dict, as_of: str):
 @pytest.fixture
 def answered(generator_handoffs, tmp_path, tmp_path_factory, materialize_vsat) -> dict:
     """`generator_handoffs` with both months answered by the stand-in and ingested."""
-    cache = tmp_path_factory.getbasetemp() / "vsat-cache-generator-2025-04-to-05-responses"
-    if not (cache / "done").exists():
+    def build() -> None:
         for month in ("2025-04", "2025-05"):
             simulate_returns(tmp_path / "outbox" / f"handoff_{month}.csv", tmp_path / "inbox")
         result = materialize_vsat(generator_handoffs, partition_range=(APRIL, MAY), selection=["survey_responses"])
         assert result.success
-        cache.mkdir(exist_ok=True)
-        copy_state(tmp_path, cache)
-        (cache / "done").touch()
-    else:
-        copy_state(cache, tmp_path)
+
+    cached_state(tmp_path_factory, tmp_path, "generator-2025-04-to-05-responses", build)
     return generator_handoffs
 
 

@@ -82,6 +82,13 @@ rule_9 as (
     from keyed
     left join opt_outs_by_person by_person using (person_key)
     left join opt_outs_by_phone by_phone using (phone_key)
+),
+
+-- Excluded by rules 1-8 (no keys computed), then the rest with rule 9's outcome.
+decided as (
+    select *, early_reason as exclusion_reason from rules_1_to_8 where early_reason is not null
+    union all by name
+    select *, opt_out_reason as exclusion_reason from rule_9
 )
 
 select
@@ -93,24 +100,8 @@ select
     survey_strand,
     policing_area,
     victim_ethnicity,
-    early_reason as exclusion_reason,
-    null::varchar as survey_id,
-    null::varchar as person_key,
-    null::varchar as phone_key
-from rules_1_to_8
-where early_reason is not null
-union all
-select
-    report_month,
-    report_date,
-    force_code,
-    crime_reference,
-    victim_person_id,
-    survey_strand,
-    policing_area,
-    victim_ethnicity,
-    opt_out_reason as exclusion_reason,
-    case when opt_out_reason is null then survey_id end as survey_id,
+    exclusion_reason,
+    case when exclusion_reason is null then survey_id end as survey_id,
     person_key,
     phone_key
-from rule_9
+from decided
