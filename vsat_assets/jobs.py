@@ -27,10 +27,4 @@ retention_job = define_asset_job(
     selection=AssetSelection.assets("retention_purge"),
     description="Purge names, phone numbers and hand-off files past the retention period.",
 )
-record_opt_out_job = define_asset_job(
-    "record_opt_out",
-    selection=AssetSelection.assets("opt_out_register"),
-    description="Add an emailed opt-out request: launch with the request in the config.",
-)
-
-ALL_JOBS = [monthly_survey_job, survey_responses_job, annual_satisfaction_job, retention_job, record_opt_out_job]
+ALL_JOBS = [monthly_survey_job, survey_responses_job, annual_satisfaction_job, retention_job]

@@ -3,7 +3,7 @@
     .venv/bin/python -m vsat_assets.sampling --surname Example --phone "07700 900123" --reference EMAIL-42
 
 Waits for any run writing the warehouse to finish its step (the writer lock), then
-adds the entry. The `record_opt_out` job in the Dagster UI does the same.
+adds the entry. Nothing of the request is printed or logged, and only keyed hashes are stored.
 """
 
 import argparse
