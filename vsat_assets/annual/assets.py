@@ -40,7 +40,15 @@ def _schema(table: tables.Table) -> TableSchema:
     return TableSchema(columns=[TableColumn(name=n, type=t, description=d) for n, t, d in table.columns])
 
 
-def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual"):
+def _headline_table(conn, window: tuple[date, date]) -> dict:
+    """The (latest) year's headline figures (force, general survey) as a markdown table for the UI."""
+    from vsat_assets.annual import report
+
+    year = financial_year_of(years_in(*window)[-1])
+    return {"headlines": MetadataValue.md(report.headline_markdown(report.headlines(conn, year)))}
+
+
+def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual", extra=None):
     """An asset writing one satisfaction table from marts.responses."""
 
     @asset(
@@ -59,8 +67,9 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
         with warehouse.get_connection() as conn:
             written = tables.write(conn, table, query, window)
             total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+            more = extra(conn, window) if extra and window else {}
         context.log.info(f"{table.name}: wrote {written} rows")
-        return MaterializeResult(metadata={"rows_written": written, "dagster/row_count": total})
+        return MaterializeResult(metadata={"rows_written": written, "dagster/row_count": total, **more})
 
     return _asset
 
@@ -69,7 +78,7 @@ satisfaction_annual = _table_asset(
     tables.ANNUAL,
     "Satisfaction per financial year, question, strand and area (force total, by strand, by area, strand x "
     "area), general survey only, with the change from the previous year. The analysts' contract.",
-    financial_year_partitions, tables.annual_sql,
+    financial_year_partitions, tables.annual_sql, extra=_headline_table,
 )
 satisfaction_gap = _table_asset(
     tables.GAP, "Satisfaction of white and ethnic-minority victims per year and question, and the gap (SPI 1.2).",
