@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
+from typing import TypeVar
 
 import duckdb
 from dagster_duckdb import DuckDBResource
@@ -14,6 +15,7 @@ from dagster_duckdb import DuckDBResource
 from vsat_assets import settings
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMAS = ("raw", "staging", "intermediate", "marts", "ops")
 
@@ -132,26 +134,22 @@ def replace_window(
     date_column: str,
     start: date,
     end: date,
-    insert: Callable[[duckdb.DuckDBPyConnection], None],
-) -> None:
+    insert: Callable[[duckdb.DuckDBPyConnection], T],
+) -> T:
     """Delete the rows of `table` with `start <= date_column < end`, then run `insert`.
 
     Both happen in one transaction: a re-run replaces the window, and a failure
-    anywhere leaves the previous rows in place.
+    anywhere leaves the previous rows in place. Returns what `insert` returns.
     """
     with transaction(conn):
         conn.execute(f"DELETE FROM {table} WHERE {date_column} >= ? AND {date_column} < ?", [start, end])
-        insert(conn)
+        return insert(conn)
 
 
 def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params=None):
     """The single value a query returns. Fetches the whole result, so the connection is free
     for register() and the like (DuckDB refuses them while a result is half-read)."""
     return conn.execute(sql, params or []).fetchall()[0][0]
-
-
-def row_count(conn: duckdb.DuckDBPyConnection, table: str, where: str = "true", params=None) -> int:
-    return conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", params or []).fetchone()[0]
 
 
 def table_exists(conn: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:

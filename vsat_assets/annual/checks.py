@@ -7,6 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets.annual import tables
 from vsat_assets.annual.config import AnnualSettings
+from vsat_assets.warehouse import table_exists
 
 PERCENTAGES_IN_INTERVALS = "percentages_in_intervals"
 BASES_MATCH_RESPONSES = "bases_match_responses"
@@ -74,7 +75,7 @@ def base_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
             FROM ({answers}) WHERE survey_strand = 'DOMESTIC_ABUSE' GROUP BY ALL)
         SELECT count(*) FROM {tables.DA_MONTHLY.name} d LEFT JOIN recount r USING (month, question)
         WHERE r.n IS DISTINCT FROM d.respondents"""
-    return _count(conn, annual) + (_count(conn, monthly) if _table_exists(conn, tables.DA_MONTHLY) else 0)
+    return _count(conn, annual) + (_count(conn, monthly) if table_exists(conn, tables.DA_MONTHLY.name) else 0)
 
 
 def personal_data_findings(conn: duckdb.DuckDBPyConnection) -> list[str]:
@@ -98,12 +99,6 @@ def personal_data_findings(conn: duckdb.DuckDBPyConnection) -> list[str]:
             if hits:
                 findings.append(f"marts.{table}.{column} ({hits} values)")
     return findings
-
-
-def _table_exists(conn, table: tables.Table) -> bool:
-    schema, name = table.name.split(".")
-    return _count(conn, f"SELECT count(*) FROM information_schema.tables "
-                        f"WHERE table_schema = '{schema}' AND table_name = '{name}'") > 0
 
 
 def _interval_check(table: tables.Table):

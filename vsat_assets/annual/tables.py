@@ -12,7 +12,7 @@ from datetime import date
 import duckdb
 
 from vsat_assets.annual.stats import satisfaction_sql_select
-from vsat_assets.warehouse import ensure_schemas, transaction
+from vsat_assets.warehouse import ensure_schemas, replace_window, transaction
 
 QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
 ALL = "ALL"
@@ -235,12 +235,10 @@ def write(conn: duckdb.DuckDBPyConnection, table: Table, query: str, window: tup
     """Replace the table (or its window) with the query's rows in one transaction; rows written."""
     names = ", ".join(name for name, _, _ in table.columns)
     ensure_schemas(conn)
-    with transaction(conn):
-        if window is None:
+    insert = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM ({query})"
+    if window is None:
+        with transaction(conn):
             conn.execute(f"CREATE OR REPLACE TABLE {table.name} ({table.ddl()})")
-        else:
-            conn.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({table.ddl()})")
-            conn.execute(
-                f"DELETE FROM {table.name} WHERE {table.window_column} >= ? AND {table.window_column} < ?", window
-            )
-        return conn.execute(f"INSERT INTO {table.name} ({names}) SELECT {names} FROM ({query})").fetchone()[0]
+            return conn.execute(insert).fetchall()[0][0]
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({table.ddl()})")
+    return replace_window(conn, table.name, table.window_column, *window, lambda c: c.execute(insert).fetchall()[0][0])

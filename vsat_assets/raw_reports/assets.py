@@ -25,7 +25,7 @@ from vsat_assets.raw_reports.exports import export_files_for_month, read_month_e
 from vsat_assets.raw_reports.generator import GeneratorSettings, generate_month, load_offence_catalogue
 from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
-from vsat_assets.warehouse import ensure_schemas, scalar, transaction
+from vsat_assets.warehouse import ensure_schemas, replace_window, scalar
 
 REPORTS_TABLE = "raw.reports"
 OFFENCES_TABLE = "raw.offences"
@@ -96,13 +96,10 @@ def load_reports(
             _ensure_inside_month(frame, month, source.kind)
         incoming = pl.concat(frames).to_arrow()
         del frames
-        with transaction(conn):
-            conn.execute(
-                f"DELETE FROM {REPORTS_TABLE} WHERE report_date >= ? AND report_date < ?", [month, next_month(month)]
-            )
-            conn.register("incoming_reports", incoming)
-            conn.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports")
-            conn.unregister("incoming_reports")
+        conn.register("incoming_reports", incoming)
+        replace_window(conn, REPORTS_TABLE, "report_date", month, next_month(month),
+                       lambda c: c.execute(f"INSERT INTO {REPORTS_TABLE} BY NAME SELECT * FROM incoming_reports"))
+        conn.unregister("incoming_reports")
         per_month[month.strftime("%Y-%m")] = incoming.num_rows
         del incoming
         log(f"raw.reports {month:%Y-%m}: {per_month[month.strftime('%Y-%m')]} reports from the {source.kind}")

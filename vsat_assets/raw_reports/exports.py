@@ -7,6 +7,7 @@ file, the 1-based data row and the column. Messages never echo personal data
 (crime references, person ids, names, phones, dates of birth).
 """
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -146,8 +147,15 @@ def _first_row(mask: pl.Expr) -> pl.Expr:
     return pl.int_range(pl.len()).filter(mask).first()
 
 
+_CODE = re.compile(r"[A-Z][A-Z0-9_]{0,29}")
+
+
 def _show(column: str, value: object) -> str:
-    return "value (withheld: personal data)" if column in PERSONAL_COLUMNS else repr(str(value))
+    """Quote a value only if it is shaped like a code: in a file whose columns have slipped,
+    a date, a number or a word could be someone's date of birth, phone or name."""
+    if column not in PERSONAL_COLUMNS and _CODE.fullmatch(str(value)):
+        return repr(str(value))
+    return "the value"
 
 
 # --- content -----------------------------------------------------------------
@@ -178,7 +186,7 @@ def _check_values(typed: pl.DataFrame, month_start: date) -> None:
     row, i = min(hits)
     column, _, problem = checks[i]
     value = typed.filter(pl.col(_ROW) == row)[column][0]
-    shown = "value" if value is None else _show(column, value)
+    shown = "the value" if value is None else _show(column, value)
     raise ExportFileError(typed[SOURCE_FILE][0], f"{shown} {problem}", row=row, column=column)
 
 

@@ -54,9 +54,3 @@ def report_table_ddl(table: str) -> str:
     """CREATE TABLE statement for a table holding reports in this layout."""
     cols = ",\n    ".join(f"{name} {sql_type}" for name, sql_type in stored_columns())
     return f"CREATE TABLE IF NOT EXISTS {table} (\n    {cols}\n)"
-
-
-def empty_reports_frame() -> pl.DataFrame:
-    return pl.DataFrame(schema=REPORT_COLUMNS)
-
-

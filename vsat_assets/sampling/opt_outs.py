@@ -5,6 +5,7 @@ from datetime import date
 import duckdb
 
 from vsat_assets.privacy import normalise_uk_phone, pseudonym
+from vsat_assets.warehouse import table_exists
 
 REGISTER = "ops.opt_out_register"
 
@@ -53,9 +54,7 @@ def record_direct_request(
     source = f"EMAIL {reference}".strip()
     added = int(_add(conn, None, phone_key(key, normalised), received_on, "EMAIL", source))
     matches = []
-    if conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'staging' AND table_name = 'stg_reports'"
-    ).fetchone()[0]:
+    if table_exists(conn, "staging.stg_reports"):
         matches = conn.execute(
             """SELECT DISTINCT force_code, victim_person_id FROM staging.stg_reports
                WHERE phone_normalised = ? AND lower(trim(victim_surname)) = lower(trim(?))""",
