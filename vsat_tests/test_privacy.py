@@ -147,8 +147,9 @@ def test_pseudonym_refuses_unit_separator_in_parts():
         pseudonym(KEY, "a\x1fb", "c")
 
 
-@given(st.text(min_size=3, max_size=20).filter(lambda s: "\x1f" not in s),
-       st.text(min_size=3, max_size=20).filter(lambda s: "\x1f" not in s))
+# Eight characters at least: a shorter hex-like input ('000') turns up in a 64-digit hash by chance.
+@given(st.text(min_size=8, max_size=20).filter(lambda s: "\x1f" not in s),
+       st.text(min_size=8, max_size=20).filter(lambda s: "\x1f" not in s))
 def test_pseudonym_never_contains_inputs(a, b):
     p = pseudonym(KEY, a, b)
     assert a not in p and b not in p
