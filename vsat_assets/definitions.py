@@ -1,5 +1,6 @@
 """The code location: every asset, check, job and resource of the VSAT platform."""
 
+import os
 import warnings
 
 from dagster import (
@@ -27,6 +28,7 @@ from vsat_assets.handoff.assets import (
     no_personal_data_past_retention,
     retention_purge,
 )
+from vsat_assets.handoff.sftp import ContractorSftp
 from vsat_assets.jobs import ALL_JOBS
 from vsat_assets.publish.assets import build_publish_asset
 from vsat_assets.raw_reports.assets import ReportSource, offence_catalogue, raw_reports
@@ -45,8 +47,9 @@ def resources() -> dict:
         "warehouse": warehouse_resource(),
         "report_source": ReportSource(kind=settings.report_source(), drop_dir=str(settings.drop_dir())),
         "survey": SurveySettings(),
-        "handoff": HandoffSettings(),
+        "handoff": HandoffSettings(age_recipient=os.environ.get("VSAT_HANDOFF_AGE_RECIPIENT", "")),
         "contractor_inbox": ContractorInbox(),
+        "contractor_sftp": ContractorSftp.from_env(),
         "annual": AnnualSettings(),
     }
 

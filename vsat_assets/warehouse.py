@@ -46,7 +46,8 @@ OPS_TABLES = {
         layout_version INTEGER NOT NULL,
         written_at TIMESTAMP NOT NULL,
         sent_at TIMESTAMP,             -- set once the file has gone to the contractor
-        purged_at TIMESTAMP            -- set when retention removed the file from the outbox
+        purged_at TIMESTAMP,           -- set when retention removed the file from the outbox
+        sent_host_key VARCHAR          -- SHA256 fingerprint of the SFTP server it was uploaded to and verified on
     )""",
     "ops.returns_quarantine": """(
         sampling_month DATE NOT NULL,
@@ -57,6 +58,11 @@ OPS_TABLES = {
         reason VARCHAR NOT NULL
     )""",
 }
+
+# Columns added after a table was first created: applied to warehouses made before them.
+OPS_MIGRATIONS = (
+    "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS sent_host_key VARCHAR",
+)
 
 
 @contextmanager
@@ -114,6 +120,8 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table, columns in OPS_TABLES.items():
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} {columns}")
+    for migration in OPS_MIGRATIONS:
+        conn.execute(migration)
 
 
 @contextmanager

@@ -34,6 +34,7 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.handoff.assets import HandoffSettings
+from vsat_assets.handoff.sftp import ContractorSftp
 from vsat_assets.partitions import next_month
 from vsat_assets.raw_reports.assets import ReportSource
 from vsat_assets.raw_reports.schema import REPORT_COLUMNS
@@ -111,6 +112,7 @@ def make_resources(tmp_path: Path, tmp_warehouse: DuckDBResource, drop_dir: Path
             "survey": SurveySettings(),
             "handoff": HandoffSettings(outbox=str(tmp_path / "outbox")),
             "contractor_inbox": ContractorInbox(inbox=str(tmp_path / "inbox")),
+            "contractor_sftp": ContractorSftp(),  # none: the local outbox and inbox are the exchange
             "annual": AnnualSettings(),
         }
 

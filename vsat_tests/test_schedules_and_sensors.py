@@ -27,6 +27,7 @@ from vsat_assets.schedules import (
     previous_month_key,
     retention_schedule,
 )
+from vsat_assets.handoff.sftp import ContractorSftp
 from vsat_assets.sensors import contractor_returns_sensor
 
 LONDON = ZoneInfo(TIMEZONE)
@@ -145,7 +146,8 @@ def test_schedules_run_on_their_documented_crons_in_london_time():
 def _evaluate(inbox: Path, cursor: str | None = None):
     """One sensor tick on `inbox`: (run requests, skip reason or None, the cursor it leaves)."""
     context = build_sensor_context(
-        cursor=cursor, resources={"contractor_inbox": ContractorInbox(inbox=str(inbox))}
+        cursor=cursor,
+        resources={"contractor_inbox": ContractorInbox(inbox=str(inbox)), "contractor_sftp": ContractorSftp()},
     )
     result = contractor_returns_sensor(context)
     if isinstance(result, SkipReason):

@@ -29,6 +29,8 @@ from vsat_assets.handoff.files import (
     render_handoff,
     verify_on_disk,
 )
+from vsat_assets.handoff.delivery import send_handoffs
+from vsat_assets.handoff.sftp import ContractorSftp
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.handoff.retention import overdue, purge
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
@@ -46,7 +48,8 @@ class HandoffSettings(ConfigurableResource):
     mark_sent_on_write: bool = Field(
         default=True,
         description="The outbox is collected as soon as a file lands, so writing counts as sending. Set false "
-        "to review first, then mark months sent with `python -m vsat_assets.handoff sent YYYY-MM`.",
+        "to review first, then mark months sent with `python -m vsat_assets.handoff sent YYYY-MM`. "
+        "Not used with an SFTP exchange: a month is sent when its upload is verified.",
     )
 
     def outbox_dir(self) -> Path:
@@ -57,8 +60,11 @@ class HandoffAlreadySent(RuntimeError):
     """A sent month's hand-off would change: the contractor already holds the old one."""
 
 
-def hand_off_month(conn: duckdb.DuckDBPyConnection, month: date, handoff: HandoffSettings) -> tuple[HandoffFile, Path]:
-    """Write a sampling month's hand-off, log it and add its people to the contact history."""
+def hand_off_month(
+    conn: duckdb.DuckDBPyConnection, month: date, handoff: HandoffSettings, mark_sent: bool | None = None
+) -> tuple[HandoffFile, Path]:
+    """Write a sampling month's hand-off, log it and add its people to the contact history.
+    `mark_sent` (default: handoff.mark_sent_on_write) logs the month as sent at once."""
     cohort = pl.from_arrow(conn.execute(_cohort_query(), [month]).to_arrow_table())
     file = render_handoff(month, cohort)
     logged = conn.execute(
@@ -80,13 +86,14 @@ def hand_off_month(conn: duckdb.DuckDBPyConnection, month: date, handoff: Handof
     now = datetime.now()
     with transaction(conn):
         conn.execute(
-            """INSERT INTO ops.handoff_log VALUES (?, ?, ?, ?, ?, ?, ?, NULL)
+            """INSERT INTO ops.handoff_log (sampling_month, file, rows, sha256, layout_version, written_at, sent_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (sampling_month) DO UPDATE SET
                  file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
                  layout_version = excluded.layout_version, written_at = excluded.written_at,
                  sent_at = coalesce(ops.handoff_log.sent_at, excluded.sent_at)""",
             [month, written[0].name, file.rows, file.sha256, LAYOUT_VERSION, now,
-             now if handoff.mark_sent_on_write else None],
+             now if (handoff.mark_sent_on_write if mark_sent is None else mark_sent) else None],
         )
         if sent_at is None:
             # Not yet with the contractor: the people of an earlier version were never contacted.
@@ -125,7 +132,8 @@ def _cohort_query() -> str:
     ],
 )
 def contractor_handoff(
-    context: AssetExecutionContext, warehouse: DuckDBResource, handoff: HandoffSettings
+    context: AssetExecutionContext, warehouse: DuckDBResource, handoff: HandoffSettings,
+    contractor_sftp: ContractorSftp,
 ) -> MaterializeResult:
     key, is_dev_key = settings.pseudonym_key()
     if is_dev_key:
@@ -138,18 +146,24 @@ def contractor_handoff(
     per_month, header_ok, matches = {}, True, True
     with warehouse.get_connection() as conn:
         for month in months_in(window.start.date(), window.end.date()):
-            file, path = hand_off_month(conn, month, handoff)
+            file, path = hand_off_month(conn, month, handoff, mark_sent=handoff.mark_sent_on_write
+                                        and not contractor_sftp.configured)
             on_disk = verify_on_disk(outbox, month)
             header_ok &= on_disk["header_ok"]
             matches &= on_disk["sha256_ok"] and on_disk["rows"] == file.rows
             per_month[f"{month:%Y-%m}"] = {"rows": file.rows, "sha256": file.sha256, "file": path.name}
             context.log.info(f"hand-off {month:%Y-%m}: {file.rows} victims -> {path}")
+    sent_over_sftp = {}
+    if contractor_sftp.configured and header_ok and matches:
+        months = months_in(window.start.date(), window.end.date())
+        sent_over_sftp = send_handoffs(warehouse, contractor_sftp, outbox, months, context.log)
     return MaterializeResult(
         metadata={
             "outbox": MetadataValue.path(str(outbox)),
             "files": MetadataValue.json(per_month),
             "rows_written": sum(m["rows"] for m in per_month.values()),
             "encrypted": bool(handoff.age_recipient),
+            **({"sent_over_sftp": MetadataValue.json(sent_over_sftp)} if contractor_sftp.configured else {}),
         },
         check_results=[
             AssetCheckResult(check_name=ALLOWED_COLUMNS_ONLY, passed=header_ok,
