@@ -159,7 +159,7 @@ class ContractorSftp(ConfigurableResource):
         import paramiko
 
         try:
-            return paramiko.PKey.from_path(self.private_key_path, passphrase=os.environ.get(KEY_PASSPHRASE_ENV))
+            return paramiko.PKey.from_path(self.private_key_path, password=os.environ.get(KEY_PASSPHRASE_ENV))
         except FileNotFoundError:
             raise SftpLoginRefused(f"no private key file at VSAT_SFTP_KEY_PATH ({self.private_key_path!r})") from None
         except paramiko.PasswordRequiredException:
