@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Debian packages the slow tests need: headless Chromium (UI end-to-end test) and a
-# PostgreSQL server (dagster-postgres instance test). Idempotent: does nothing when present.
+# Debian packages the slow tests need: headless Chromium (UI end-to-end test), a
+# PostgreSQL server (dagster-postgres instance test) and OpenSSH's server (SFTP exchange
+# tests start a throw-away sshd on 127.0.0.1). Idempotent: does nothing when present.
 set -euo pipefail
 
 need=()
@@ -10,9 +11,11 @@ if ! ls /usr/lib/postgresql/*/bin/initdb /usr/lib/postgresql/*/bin/pg_ctl >/dev/
     || ! command -v psql >/dev/null 2>&1; then
     need+=(postgresql)
 fi
+# sshd lives in /usr/sbin, which may be off PATH.
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || need+=(openssh-server)
 
 if [ ${#need[@]} -eq 0 ]; then
-    echo "install_test_deps: chromium and postgresql already installed"
+    echo "install_test_deps: chromium, postgresql and openssh-server already installed"
     exit 0
 fi
 
@@ -30,4 +33,5 @@ fi
 
 command -v chromium >/dev/null 2>&1 || { echo "install_test_deps: chromium still missing" >&2; exit 1; }
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { echo "install_test_deps: initdb still missing" >&2; exit 1; }
+[ -x /usr/sbin/sshd ] || command -v sshd >/dev/null 2>&1 || { echo "install_test_deps: sshd still missing" >&2; exit 1; }
 echo "install_test_deps: installed ${need[*]}"
