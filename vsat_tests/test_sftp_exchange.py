@@ -281,7 +281,6 @@ def test_a_connection_dropped_mid_upload_is_retried_and_the_upload_completes(
     assert ("2025-04-01", True, server.host_fingerprint) in warehouse_rows(unsent["warehouse"], LOG_SQL)
 
 
-@pytest.mark.slow
 def test_a_server_stopped_mid_upload_fails_the_run_clearly_and_a_rerun_sends_the_month(
     unsent, server, tmp_path, materialize_vsat, warehouse_rows, failure_messages, monkeypatch
 ):
@@ -302,3 +301,22 @@ def test_a_server_stopped_mid_upload_fails_the_run_clearly_and_a_rerun_sends_the
     assert server_files(server.outbox) == [APRIL_FILE, APRIL_MANIFEST]
     assert (server.outbox / APRIL_FILE).read_bytes() == (tmp_path / "outbox" / APRIL_FILE).read_bytes()
     assert ("2025-04-01", True, server.host_fingerprint) in warehouse_rows(unsent["warehouse"], LOG_SQL)
+
+
+def test_a_warehouse_made_before_the_exchange_gains_the_host_key_column_and_keeps_its_log(tmp_path):
+    import duckdb
+
+    from vsat_assets.warehouse import ensure_schemas
+
+    with duckdb.connect(str(tmp_path / "old.duckdb")) as conn:
+        conn.execute("CREATE SCHEMA ops")
+        conn.execute("""CREATE TABLE ops.handoff_log (sampling_month DATE PRIMARY KEY, file VARCHAR NOT NULL,
+                        rows BIGINT NOT NULL, sha256 VARCHAR NOT NULL, layout_version INTEGER NOT NULL,
+                        written_at TIMESTAMP NOT NULL, sent_at TIMESTAMP, purged_at TIMESTAMP)""")
+        conn.execute("INSERT INTO ops.handoff_log VALUES ('2025-04-01', 'f', 3, 'abc', 1, now(), now(), NULL)")
+
+        ensure_schemas(conn)
+        ensure_schemas(conn)
+
+        assert conn.execute("SELECT sampling_month::VARCHAR, rows, sent_host_key FROM ops.handoff_log").fetchall() \
+            == [("2025-04-01", 3, None)]

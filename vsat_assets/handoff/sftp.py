@@ -167,7 +167,7 @@ class ContractorSftp(ConfigurableResource):
         except (paramiko.SSHException, ValueError) as error:
             raise SftpLoginRefused(f"the private key file cannot be used: {type(error).__name__}") from None
 
-    def with_retries(self, action: Callable[["paramiko.SFTPClient"], T], log, attempts: int | None = None) -> T:  # noqa: F821
+    def with_retries(self, action: Callable[..., T], log, attempts: int | None = None) -> T:
         """Run `action` in a session; a dropped or refused connection is retried with doubling waits.
         A refused host key, login or missing folder fails at once."""
         import paramiko
