@@ -303,6 +303,24 @@ def test_a_server_stopped_mid_upload_fails_the_run_clearly_and_a_rerun_sends_the
     assert ("2025-04-01", True, server.host_fingerprint) in warehouse_rows(unsent["warehouse"], LOG_SQL)
 
 
+def test_a_file_that_reads_back_different_never_appears_under_its_real_name(
+    unsent, server, materialize_vsat, warehouse_rows, failure_messages, monkeypatch
+):
+    from vsat_assets.handoff import delivery
+
+    real_read = delivery.read_remote
+    monkeypatch.setattr(delivery, "read_remote", lambda client, path: real_read(client, path)[:-1])
+
+    result = materialize_vsat({**unsent, "contractor_sftp": sftp_for(server)}, partition=APRIL,
+                              selection=HANDOFF_ONLY)
+
+    assert not result.success
+    text = "\n".join(failure_messages(result))
+    assert "gave up after 3 attempt(s)" in text and f"TransferNotVerified: {APRIL_FILE} read back" in text
+    assert server_files(server.outbox) == []
+    assert ("2025-04-01", False, None) in warehouse_rows(unsent["warehouse"], LOG_SQL)
+
+
 def test_a_warehouse_made_before_the_exchange_gains_the_host_key_column_and_keeps_its_log(tmp_path):
     import duckdb
 

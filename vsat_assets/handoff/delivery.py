@@ -1,5 +1,5 @@
 """Sending hand-offs to the contractor's SFTP server. A file goes up under a hidden temporary name, is
-renamed, then read back and compared with its manifest; only then is its month logged as sent."""
+read back and compared with its manifest, then renamed; only then is its month logged as sent."""
 
 import hashlib
 import io
@@ -67,22 +67,26 @@ def files_to_send(outbox: Path, month: date) -> tuple[list[tuple[str, bytes]], s
 
 
 def upload(client, sftp: ContractorSftp, month: date, files: list[tuple[str, bytes]]) -> str:
-    """Put each file under a temporary name, rename it, read it back; returns the server's fingerprint."""
+    """Put each file under a temporary name, read it back, and only if it is identical rename it to its
+    real name (the manifest last, so a listed manifest means a complete month); returns the server's
+    host key fingerprint."""
     folder = sftp.folder(client, sftp.remote_outbox)
     _remove_leftovers(client, folder, month, keep={name for name, _ in files})
     for name, content in files:
         temporary = posixpath.join(folder, f".{name}.{secrets.token_hex(4)}.partial")
         try:
             client.putfo(io.BytesIO(content), temporary, file_size=len(content), confirm=True)
+            back = read_remote(client, temporary)
+            if len(back) != len(content) or hashlib.sha256(back).digest() != hashlib.sha256(content).digest():
+                raise TransferNotVerified(f"{name} read back from {sftp.describe()} has {len(back)} bytes and a "
+                                          f"different SHA-256 from the {len(content)} bytes sent")
             client.posix_rename(temporary, posixpath.join(folder, name))
         except BaseException:
             with suppress(Exception):
                 client.remove(temporary)
             raise
-        back = read_remote(client, posixpath.join(folder, name))
-        if len(back) != len(content) or hashlib.sha256(back).digest() != hashlib.sha256(content).digest():
-            raise TransferNotVerified(f"{name} read back from {sftp.describe()} has {len(back)} bytes and a "
-                                      f"different SHA-256 from the {len(content)} bytes sent")
+        if client.stat(posixpath.join(folder, name)).st_size != len(content):
+            raise TransferNotVerified(f"{name} on {sftp.describe()} is not the file just verified")
     return fingerprint(client.get_channel().get_transport().get_remote_server_key().asbytes())
 
 
