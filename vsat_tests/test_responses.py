@@ -350,3 +350,43 @@ def test_opt_out_joins_the_register_and_the_person_is_not_sampled_when_reporting
     # Re-ingesting the same returns does not add the opt-out twice.
     assert materialize_vsat(resources, partition=first.isoformat(), selection=RESPONSES).success
     assert len(warehouse_rows(warehouse, STORED["register"])) == 1
+
+
+def test_every_opt_out_reaches_the_register_whatever_else_is_wrong_with_its_row(
+    generator_handoffs, tmp_path, materialize_vsat, warehouse_rows
+):
+    """Measured before: an OPT_OUT with a blank or out-of-window date, or a duplicate, was
+    quarantined and never reached the register."""
+    rows = cohort(warehouse_rows, generator_handoffs, APRIL)
+    assert len(rows) >= 7
+
+    def opt_out(row: dict, **changes) -> dict:
+        return {"survey_id": row["survey_id"], "outcome": "OPT_OUT",
+                "interview_date": row["contact_from"].isoformat(), **changes}
+
+    returned = [
+        complete(rows[0]),
+        opt_out(rows[1], interview_date=""),                                                  # blank date
+        opt_out(rows[2], interview_date=(rows[2]["contact_until"] + timedelta(days=30)).isoformat()),
+        opt_out(rows[3], interview_date="31/02/2025"),                                        # unreadable date
+        complete(rows[4]), opt_out(rows[4]),                                                  # duplicate
+        opt_out(rows[5], treatment="3"),                                                      # stray answer
+        opt_out(rows[6]),                                                                     # clean
+    ]
+    write_returns(tmp_path / "inbox", APRIL, returned)
+
+    result = materialize_vsat(generator_handoffs, partition=APRIL, selection=RESPONSES)
+
+    assert result.success
+    register = warehouse_rows(generator_handoffs["warehouse"],
+                              "SELECT person_key, phone_key, opted_out_on, channel FROM ops.opt_out_register")
+    expected = sorted(((r["person_key"], r["phone_key"], r["contact_from"], "CONTRACTOR_RETURNS")
+                       for r in rows[1:7]), key=repr)
+    assert register == expected
+    quarantined = dict(warehouse_rows(generator_handoffs["warehouse"],
+                                      "SELECT row_number, reason FROM ops.returns_quarantine"))
+    assert quarantined == {2: "INTERVIEW_OUTSIDE_WINDOW", 3: "INTERVIEW_OUTSIDE_WINDOW", 4: "BAD_INTERVIEW_DATE",
+                           6: "DUPLICATE_SURVEY_ID", 7: "ANSWERS_ON_NON_COMPLETE"}
+    accepted = warehouse_rows(generator_handoffs["warehouse"], "SELECT survey_id, outcome FROM staging.survey_responses")
+    assert accepted == sorted([(rows[0]["survey_id"], "COMPLETE"), (rows[4]["survey_id"], "COMPLETE"),
+                               (rows[6]["survey_id"], "OPT_OUT")], key=repr)

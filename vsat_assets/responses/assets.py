@@ -64,12 +64,19 @@ def ingest_month(conn: duckdb.DuckDBPyConnection, month: date, returned: pl.Data
             SELECT ?, ?, row_number, survey_id, fault_column, fault FROM triaged WHERE fault IS NOT NULL""",
         [month, name],
     )
-    opted_out = record_contractor_opt_outs(
-        conn, "SELECT survey_id, interview_date FROM triaged WHERE fault IS NULL AND outcome = 'OPT_OUT'", name
-    )
+    opted_out = record_opt_outs(conn, name)
     faults = dict(conn.execute("SELECT fault, count(*) FROM triaged WHERE fault IS NOT NULL GROUP BY ALL").fetchall())
     accepted = scalar(conn, "SELECT count(*) FROM triaged WHERE fault IS NULL")
     return accepted, faults, opted_out
+
+
+def record_opt_outs(conn: duckdb.DuckDBPyConnection, file: str) -> int:
+    """Every OPT_OUT of the triaged file joins the register, whatever else is wrong with its row
+    (a duplicate, a missing or impossible interview date, stray answers): the row's faults still
+    go to the quarantine, but the person's wish is honoured."""
+    return record_contractor_opt_outs(
+        conn, "SELECT survey_id, interview_date FROM triaged WHERE upper(outcome) = 'OPT_OUT'", file
+    )
 
 
 def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:

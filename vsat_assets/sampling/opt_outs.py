@@ -69,17 +69,25 @@ def record_direct_request(
 def record_contractor_opt_outs(conn: duckdb.DuckDBPyConnection, opt_outs_sql: str, source: str) -> int:
     """Add the people behind a returns file's OPT_OUT outcomes, by person and by phone.
 
-    `opt_outs_sql` returns (survey_id, opted_out_on); returns the number of new entries.
+    `opt_outs_sql` returns (survey_id, interview_date); any survey_id of a sampled victim counts,
+    whichever month it belongs to. The opt-out dates from the interview when that lies in the
+    contact window, otherwise (blank, unreadable or impossible date) from the window's first day.
+    Returns the number of new entries.
     """
     before = conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0]
     conn.execute(
         f"""INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source)
-            SELECT DISTINCT f.person_key, f.phone_key, o.opted_out_on, 'CONTRACTOR_RETURNS', ?
-            FROM ({opt_outs_sql}) o(survey_id, opted_out_on)
+            SELECT f.person_key, f.phone_key,
+                   min(CASE WHEN o.interview_date BETWEEN f.contact_from AND f.contact_until
+                            THEN o.interview_date ELSE f.contact_from END),
+                   'CONTRACTOR_RETURNS', ?
+            FROM ({opt_outs_sql}) o(survey_id, interview_date)
             JOIN intermediate.sampling_frame f USING (survey_id)
-            WHERE NOT EXISTS (SELECT 1 FROM {REGISTER} r
+            WHERE f.selection = 'SAMPLED'
+              AND NOT EXISTS (SELECT 1 FROM {REGISTER} r
                               WHERE r.person_key IS NOT DISTINCT FROM f.person_key
-                                AND r.phone_key IS NOT DISTINCT FROM f.phone_key)""",
+                                AND r.phone_key IS NOT DISTINCT FROM f.phone_key)
+            GROUP BY f.person_key, f.phone_key""",
         [source],
     )
     return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0] - before
