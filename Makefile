@@ -5,6 +5,10 @@ BIN := $(VENV)/bin
 export VSAT_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 
+# The demo, the UI on the demo's data and the tests use the built-in (published) pseudonym key;
+# every other run needs VSAT_PSEUDONYM_KEY (README, Security).
+demo ui contractor bench test: export VSAT_PROFILE ?= demo
+
 .PHONY: install demo ui test contractor bench reset clean
 
 $(BIN)/activate:

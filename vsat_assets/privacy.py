@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 
 import duckdb
@@ -35,7 +34,6 @@ __all__ = [
     "normalise_uk_phone",
     "normalise_uk_phone_expr",
     "pseudonym",
-    "pseudonym_key_from_env",
     "register_pseudonym_function",
 ]
 
@@ -85,8 +83,8 @@ def normalise_uk_phone_expr(col: str) -> pl.Expr:
 
 
 # ------------------------------------------------------------------------ pseudonyms
+# Published with the code: only the demo profile may use it (vsat_assets.keys).
 DEV_PSEUDONYM_KEY: bytes = b"vsat-DEVELOPMENT-ONLY-pseudonym-key-never-use-in-production"
-PSEUDONYM_KEY_ENV = "VSAT_PSEUDONYM_KEY"
 _UNIT_SEPARATOR = "\x1f"
 
 
@@ -114,27 +112,6 @@ def pseudonym(key: bytes, *parts: str) -> str:
     if any(_UNIT_SEPARATOR in p for p in parts):
         raise ValueError("pseudonym parts must not contain the unit separator \\x1f")
     return _hasher(key)(_UNIT_SEPARATOR.join(parts))
-
-
-def pseudonym_key_from_env(profile: str) -> tuple[bytes, bool]:
-    """(key, is_dev_key) from env VSAT_PSEUDONYM_KEY; the dev key stands in outside production.
-
-    In the 'production' profile a missing, empty or development key raises
-    PseudonymKeyError: pseudonyms made with a published key can be reversed by anyone
-    holding the source identifiers.
-    """
-    value = os.environ.get(PSEUDONYM_KEY_ENV, "").strip()
-    key = value.encode("utf-8") if value else DEV_PSEUDONYM_KEY
-    is_dev = key == DEV_PSEUDONYM_KEY
-    if profile == "production" and is_dev:
-        problem = "is not set" if not value else "is the built-in development key"
-        raise PseudonymKeyError(
-            f"{PSEUDONYM_KEY_ENV} {problem}. The production profile needs a secret key: "
-            f"set {PSEUDONYM_KEY_ENV} to a long random value kept in the force's secret "
-            "store (e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`), "
-            "and keep it stable: changing it changes every survey_id."
-        )
-    return key, is_dev
 
 
 def register_pseudonym_function(

@@ -24,15 +24,22 @@ def report_source() -> str:
 
 
 def profile() -> str:
-    """'development' (default) or 'production': production refuses the built-in pseudonym key."""
-    return os.environ.get("VSAT_PROFILE", "development")
+    """`VSAT_PROFILE`: 'demo' (`make demo`, the tests) may use the built-in pseudonym key; any other
+    profile needs `VSAT_PSEUDONYM_KEY`."""
+    return os.environ.get("VSAT_PROFILE", "")
+
+
+def key_ring():
+    """The pseudonym key ring (vsat_assets.keys.KeyRing); PseudonymKeyError if the key is missing or weak."""
+    from vsat_assets.keys import key_ring_from_env
+
+    return key_ring_from_env()
 
 
 def pseudonym_key() -> tuple[bytes, bool]:
-    """(key, is_development_key) for survey ids and register keys (`VSAT_PSEUDONYM_KEY`)."""
-    from vsat_assets.privacy import pseudonym_key_from_env
-
-    return pseudonym_key_from_env(profile())
+    """(current key, is the built-in demo key) for survey ids and register keys."""
+    ring = key_ring()
+    return ring.current, ring.is_demo_key
 
 
 def duckdb_memory_limit() -> str:

@@ -22,6 +22,7 @@ Fixtures (see each docstring):
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date, timedelta
@@ -41,6 +42,12 @@ from vsat_assets.raw_reports.schema import REPORT_COLUMNS
 from vsat_assets.resources import SurveySettings
 from vsat_assets.responses.assets import ContractorInbox
 from vsat_assets.warehouse import warehouse_resource
+
+# The tests run in the demo profile, on the built-in pseudonym key, whatever the shell has set;
+# tests of the key rules set their own environment with monkeypatch.
+os.environ["VSAT_PROFILE"] = "demo"
+for _name in ("VSAT_PSEUDONYM_KEY", "VSAT_PSEUDONYM_OLD_KEYS", "VSAT_CRASH_AT"):
+    os.environ.pop(_name, None)
 
 # ~62,000 reports a year at scale 1 -> about 150 a month here: enough rows for every check.
 SMALL_SCALE = 0.03

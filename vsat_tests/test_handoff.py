@@ -318,8 +318,9 @@ def test_survey_ids_are_keyed_pseudonyms_stable_for_a_key_and_different_for_anot
 @pytest.mark.parametrize(
     "key, problem",
     [(None, "VSAT_PSEUDONYM_KEY is not set"), ("", "VSAT_PSEUDONYM_KEY is not set"),
-     (DEV_PSEUDONYM_KEY.decode(), "VSAT_PSEUDONYM_KEY is the built-in development key")],
-    ids=["unset", "empty", "dev-key"],
+     (DEV_PSEUDONYM_KEY.decode(), "VSAT_PSEUDONYM_KEY is the built-in demo key"),
+     ("a", "VSAT_PSEUDONYM_KEY is 1 bytes long")],
+    ids=["unset", "empty", "dev-key", "one-byte"],
 )
 def test_production_profile_without_a_real_key_fails_the_run(
     export_resources, export_writer, tmp_path, materialize_vsat, failure_messages, run_log_text, monkeypatch,
@@ -336,7 +337,7 @@ def test_production_profile_without_a_real_key_fails_the_run(
 
     assert not result.success
     assert step_failed_with(
-        result, failure_messages, "PseudonymKeyError", problem, "The production profile needs a secret key"
+        result, failure_messages, "PseudonymKeyError", problem, "secrets.token_hex(32)"
     ), failure_messages(result)
     assert not (tmp_path / "outbox" / APRIL_FILE).exists()
     assert DEV_PSEUDONYM_KEY.decode() not in run_log_text(result)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from vsat_assets.keys import KeyMismatchError, check_against_warehouse, fingerprint, key_ring_from_env
 from vsat_assets.privacy import (
     DEV_PSEUDONYM_KEY,
     PHONE_NORMALISE_SQL,
@@ -19,7 +20,6 @@ from vsat_assets.privacy import (
     normalise_uk_phone,
     normalise_uk_phone_expr,
     pseudonym,
-    pseudonym_key_from_env,
     register_pseudonym_function,
 )
 
@@ -155,22 +155,69 @@ def test_pseudonym_never_contains_inputs(a, b):
     assert a not in p and b not in p
 
 
-def test_key_from_env_dev_fallback(monkeypatch):
-    monkeypatch.delenv("VSAT_PSEUDONYM_KEY", raising=False)
-    assert pseudonym_key_from_env("dev") == (DEV_PSEUDONYM_KEY, True)
-    monkeypatch.setenv("VSAT_PSEUDONYM_KEY", "a-real-secret")
-    assert pseudonym_key_from_env("dev") == (b"a-real-secret", False)
-    assert pseudonym_key_from_env("production") == (b"a-real-secret", False)
+REAL_KEY = "a-real-secret-of-at-least-32-bytes-0123456789"
 
 
-@pytest.mark.parametrize("value", [None, "", "   ", DEV_PSEUDONYM_KEY.decode()])
-def test_production_refuses_missing_or_dev_key(monkeypatch, value):
-    if value is None:
-        monkeypatch.delenv("VSAT_PSEUDONYM_KEY", raising=False)
-    else:
-        monkeypatch.setenv("VSAT_PSEUDONYM_KEY", value)
-    with pytest.raises(PseudonymKeyError, match="set VSAT_PSEUDONYM_KEY"):
-        pseudonym_key_from_env("production")
+def _key_env(monkeypatch, profile=None, key=None, old=None):
+    for name, value in (("VSAT_PROFILE", profile), ("VSAT_PSEUDONYM_KEY", key), ("VSAT_PSEUDONYM_OLD_KEYS", old)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+
+
+def test_only_the_demo_profile_runs_on_the_built_in_key(monkeypatch):
+    _key_env(monkeypatch, profile="demo")
+    ring = key_ring_from_env()
+    assert (ring.current, ring.is_demo_key) == (DEV_PSEUDONYM_KEY, True)
+    _key_env(monkeypatch, profile="demo", key=REAL_KEY)
+    assert key_ring_from_env().current == REAL_KEY.encode()
+    for profile in (None, "", "production", "development"):
+        _key_env(monkeypatch, profile=profile, key=REAL_KEY)
+        assert key_ring_from_env().current == REAL_KEY.encode()
+
+
+@pytest.mark.parametrize("profile", [None, "production", "development", "Demo"])
+@pytest.mark.parametrize("value", [None, "", "   "])
+def test_outside_the_demo_profile_a_missing_key_refuses_to_start(monkeypatch, profile, value):
+    _key_env(monkeypatch, profile=profile, key=value)
+    with pytest.raises(PseudonymKeyError, match="VSAT_PSEUDONYM_KEY is not set.*VSAT_PROFILE=demo"):
+        key_ring_from_env()
+
+
+@pytest.mark.parametrize("profile", [None, "demo", "production"])
+@pytest.mark.parametrize("key, old, problem", [
+    ("a", None, "VSAT_PSEUDONYM_KEY is 1 bytes long; a pseudonym key needs at least 32"),
+    ("x" * 31, None, "is 31 bytes long"),
+    (DEV_PSEUDONYM_KEY.decode(), None, "VSAT_PSEUDONYM_KEY is the built-in demo key"),
+    (REAL_KEY, "short-old-key", "an entry of VSAT_PSEUDONYM_OLD_KEYS is 13 bytes long"),
+])
+def test_short_or_published_keys_are_refused_in_every_profile(monkeypatch, profile, key, old, problem):
+    _key_env(monkeypatch, profile=profile, key=key, old=old)
+    with pytest.raises(PseudonymKeyError, match=problem):
+        key_ring_from_env()
+
+
+def test_a_key_other_than_the_warehouse_s_is_refused_naming_the_rotation(monkeypatch):
+    other = "another-secret-of-at-least-32-bytes-9876543210"
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA ops")
+    _key_env(monkeypatch, key=REAL_KEY)
+    check_against_warehouse(con, key_ring_from_env())
+    stored = con.execute("SELECT fingerprint FROM ops.key_fingerprints").fetchall()
+    assert stored == [(fingerprint(REAL_KEY.encode()),)]
+    assert REAL_KEY not in repr(stored) and fingerprint(REAL_KEY.encode()) != fingerprint(other.encode())
+    check_against_warehouse(con, key_ring_from_env())  # the same key again: fine
+
+    _key_env(monkeypatch, key=other)
+    with pytest.raises(KeyMismatchError, match="VSAT_PSEUDONYM_OLD_KEYS"):
+        check_against_warehouse(con, key_ring_from_env())
+    _key_env(monkeypatch, key=other, old=REAL_KEY)  # the documented rotation
+    check_against_warehouse(con, key_ring_from_env())
+    assert len(con.execute("SELECT * FROM ops.key_fingerprints").fetchall()) == 2
+    _key_env(monkeypatch, key=other)  # dropping the old key later would forget its entries
+    with pytest.raises(KeyMismatchError):
+        check_against_warehouse(con, key_ring_from_env())
 
 
 def test_pseudonym_is_truncated_hmac_sha256():

@@ -135,11 +135,10 @@ def contractor_handoff(
     context: AssetExecutionContext, warehouse: DuckDBResource, handoff: HandoffSettings,
     contractor_sftp: ContractorSftp,
 ) -> MaterializeResult:
-    key, is_dev_key = settings.pseudonym_key()
-    if is_dev_key:
+    if settings.pseudonym_key()[1]:
         context.log.warning(
-            "survey_ids use the built-in development pseudonym key: fine for the demo, never for real victims "
-            "(set VSAT_PSEUDONYM_KEY; the production profile refuses to run without it)"
+            "survey_ids use the built-in demo pseudonym key (VSAT_PROFILE=demo): fine for the demo, never for "
+            "real victims; any other profile refuses to run without VSAT_PSEUDONYM_KEY"
         )
     window = context.partition_time_window
     outbox = handoff.outbox_dir()

@@ -19,6 +19,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
+from vsat_assets.keys import check_against_warehouse
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.raw_reports import checks
 from vsat_assets.raw_reports.exports import export_files_for_month, read_month_exports
@@ -155,7 +156,10 @@ def raw_reports(
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     areas = tuple(survey.policing_areas)
+    ring = settings.key_ring()  # a run that cannot make pseudonyms stops here, before writing anything
     with warehouse.get_connection() as conn:
+        ensure_schemas(conn)
+        check_against_warehouse(conn, ring)
         per_month = load_reports(conn, report_source, start, end, areas, context.log.info)
         check_results = checks.evaluate(conn, start, end, areas, per_month)
         summary = conn.execute(

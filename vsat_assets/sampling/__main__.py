@@ -13,6 +13,7 @@ from datetime import date
 import duckdb
 
 from vsat_assets import settings
+from vsat_assets.keys import check_against_warehouse
 from vsat_assets.sampling.opt_outs import record_direct_request
 from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
 
@@ -24,11 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--received-on", type=date.fromisoformat, default=date.today())
     parser.add_argument("--reference", default="")
     args = parser.parse_args(argv)
+    ring = settings.key_ring()
     with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
         ensure_schemas(conn)
         with transaction(conn):
+            check_against_warehouse(conn, ring)
             added = record_direct_request(
-                conn, settings.pseudonym_key()[0], surname=args.surname, phone=args.phone,
+                conn, ring.current, surname=args.surname, phone=args.phone,
                 received_on=args.received_on, reference=args.reference,
             )
     print(f"opt-out recorded: {added} new register entries" if added else "already on the register")

@@ -22,11 +22,13 @@ from dagster_duckdb import DuckDBResource
 from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 from vsat_assets import settings
+from vsat_assets.keys import carry_over_old_keys, check_against_warehouse
 from vsat_assets.sql_runner.build import build_model_safely, prepare_connection, run_test, summarise
 from vsat_assets.sql_runner.column_tests import tests_for
 from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources
 
 PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
+REGISTERS = {("ops", "opt_out_register"), ("ops", "contact_history")}
 _PARTITIONS = {"month": monthly_partitions, "financial_year": financial_year_partitions}
 
 
@@ -78,8 +80,13 @@ def build_asset(
     ) -> MaterializeResult:
         variables = survey.model_vars()
         window = window_of(context, model)
+        ring = settings.key_ring()
         with warehouse.get_connection() as conn:
-            prepare_connection(conn, settings.pseudonym_key()[0])
+            prepare_connection(conn, ring.current)
+            check_against_warehouse(conn, ring)
+            if window and model.sources & REGISTERS:
+                carried = carry_over_old_keys(conn, ring, *window)
+                context.log.info(f"key rotation: carried over to the current key {carried}")
             written = build_model_safely(conn, model, models, variables, window)
             context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
             check_results = []
