@@ -49,6 +49,12 @@ OPS_TABLES = {
         purged_at TIMESTAMP,           -- set when retention removed the file from the outbox
         sent_host_key VARCHAR          -- SHA256 fingerprint of the SFTP server it was uploaded to and verified on
     )""",
+    "ops.retention_log": """(
+        as_of DATE NOT NULL,
+        retention_days INTEGER NOT NULL,
+        purged_before DATE NOT NULL,   -- contact windows closed before this day hold no names or phones
+        ran_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+    )""",
     "ops.returns_quarantine": """(
         sampling_month DATE NOT NULL,
         file VARCHAR NOT NULL,

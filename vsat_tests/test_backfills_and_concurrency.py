@@ -73,8 +73,9 @@ def _data_env(tmp_path: Path, home_name: str) -> dict:
     (home / "dagster.yaml").write_text("")
     (tmp_path / "data").mkdir(exist_ok=True)
     env = dict(os.environ, VSAT_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(home))
-    for name in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PROFILE"):
+    for name in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PSEUDONYM_KEY"):
         env.pop(name, None)
+    env["VSAT_PROFILE"] = "demo"
     return env
 
 

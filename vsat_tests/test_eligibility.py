@@ -598,7 +598,8 @@ def test_unusable_opt_out_phone_is_refused_without_echoing_it(tmp_path):
 
 
 def _run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("VSAT_PSEUDONYM_KEY", "VSAT_PROFILE")}
+    env = {k: v for k, v in os.environ.items() if k != "VSAT_PSEUDONYM_KEY"}
+    env["VSAT_PROFILE"] = "demo"
     env["VSAT_DATA_DIR"] = str(data_dir)
     return subprocess.run(
         [sys.executable, "-m", "vsat_assets.sampling", *args],

@@ -296,7 +296,7 @@ def test_opt_out_joins_the_register_and_the_person_is_not_sampled_when_reporting
     export_resources, export_writer, tmp_path, materialize_vsat, warehouse_rows, monkeypatch
 ):
     monkeypatch.delenv("VSAT_PSEUDONYM_KEY", raising=False)
-    monkeypatch.delenv("VSAT_PROFILE", raising=False)
+    monkeypatch.setenv("VSAT_PROFILE", "demo")
     resources = {**export_resources, "survey": SurveySettings(sample_rate=1.0, domestic_abuse_sample_rate=1.0)}
     warehouse = resources["warehouse"]
     first, later = date(2024, 4, 1), date(2025, 5, 1)   # more than recontact_months apart

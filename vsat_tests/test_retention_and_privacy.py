@@ -167,15 +167,17 @@ def test_retention_runs_exactly_retention_days_after_each_window_closes(
     assert check.passed
 
 
-def test_personal_data_rebuilt_after_a_purge_is_not_sent_again_and_is_purged_again(
+def test_a_rebuild_after_a_purge_brings_no_name_or_phone_back_and_sends_nothing(
     answered, tmp_path, dagster_instance, warehouse_rows, failure_messages
 ):
+    """Measured before: rebuilding sampled_cohort after a purge brought the names and phones back."""
     purge(dagster_instance, answered, AFTER_RETENTION)
-    # A backfill rebuilds April's cohort from the staged reports: names and phones are back.
-    rebuilt = run_assets(dagster_instance, answered, ["sampled_cohort"], partition=APRIL)
+    before = kept(warehouse_rows, answered)
+    # A backfill rebuilds both months' cohorts from the staged reports, which still hold the names.
+    rebuilt = run_assets(dagster_instance, answered, ["sampled_cohort"], tags=RANGE_TAGS)
     assert rebuilt.success
-    holding = personal_rows(warehouse_rows, answered, APRIL)
-    assert holding > 0
+    assert personal_rows(warehouse_rows, answered) == 0
+    assert kept(warehouse_rows, answered)["cohort"] == before["cohort"]
 
     again = run_assets(dagster_instance, answered, ["contractor_handoff"], partition=APRIL)
     assert not again.success
@@ -183,8 +185,28 @@ def test_personal_data_rebuilt_after_a_purge_is_not_sent_again_and_is_purged_aga
     assert handoff_files(tmp_path / "outbox") == []
 
     done, check = purge(dagster_instance, answered, AFTER_RETENTION)
-    assert done["cohort_rows_blanked"] == holding
-    assert personal_rows(warehouse_rows, answered) == 0
+    assert done["cohort_rows_blanked"] == 0
+    assert check.passed
+
+
+def test_partial_files_of_interrupted_writes_are_found_by_the_check_and_removed_by_the_purge(
+    answered, tmp_path, dagster_instance
+):
+    """Measured before: `.handoff_YYYY-MM.csv.*.partial` with names survived re-runs and purges,
+    and the retention check passed."""
+    outbox = tmp_path / "outbox"
+    partial = outbox / ".handoff_2025-05.csv.k2j3h4.partial"
+    partial.write_bytes((outbox / "handoff_2025-05.csv").read_bytes()[:300])
+
+    result = materialize(_assets(), resources=answered, instance=dagster_instance,
+                         selection=AssetSelection.checks(AssetCheckKey(AssetKey("retention_purge"), CHECK)),
+                         run_config={"ops": {f"retention_purge_{CHECK}": {"config": {"as_of": BEFORE_RETENTION}}}},
+                         raise_on_error=False)
+    check = next(e for e in result.get_asset_check_evaluations() if e.check_name == CHECK)
+    assert not check.passed and check.metadata["handoff_files_past_retention"].value == 1
+
+    done, check = purge(dagster_instance, answered, BEFORE_RETENTION)
+    assert done["partial_files_deleted"] == 1 and not partial.exists()
     assert check.passed
 
 
@@ -320,8 +342,9 @@ def test_no_personal_data_reaches_marts_analytics_file_event_log_or_data_files(
     data = tmp_path / "data"
     data.mkdir()
     monkeypatch.setenv("VSAT_DATA_DIR", str(data))
-    for name in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PROFILE", "VSAT_PSEUDONYM_KEY"):
+    for name in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PSEUDONYM_KEY"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("VSAT_PROFILE", "demo")
     resources = make_resources("generator", warehouse="data/vsat.duckdb")
     # The demo's layout: outbox and inbox inside the data folder.
     resources["handoff"] = HandoffSettings()

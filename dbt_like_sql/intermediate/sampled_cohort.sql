@@ -1,4 +1,6 @@
--- The sampled victims with what the contractor needs to call them.
+-- The sampled victims with what the contractor needs to call them. Past the boundary of the
+-- latest retention purge their names and phone numbers stay blank: a rebuild or backfill
+-- cannot bring them back from staging.
 with sampled as (
     select *
     from {{ ref('sampling_frame') }}
@@ -8,31 +10,40 @@ with sampled as (
 ),
 
 contact_details as (
-    select crime_reference, victim_person_id, victim_title, victim_forename, victim_surname, phone_normalised
+    select force_code, crime_reference, victim_person_id, victim_title, victim_forename, victim_surname, phone_normalised
     from {{ ref('stg_reports') }}
     where report_date >= {{ window_start }}
       and report_date < {{ window_end }}
+),
+
+retention as (
+    select max(purged_before) as purged_before from {{ source('ops', 'retention_log') }}
+),
+
+kept as (
+    select sampled.*, coalesce(sampled.contact_until >= retention.purged_before, true) as within_retention
+    from sampled cross join retention
 )
 
 select
-    sampled.report_month as sampling_month,
-    sampled.report_date,
-    sampled.survey_id,
-    sampled.person_key,
-    sampled.phone_key,
-    sampled.force_code,
-    sampled.survey_strand,
-    sampled.policing_area,
-    sampled.victim_ethnicity,
-    contact_details.victim_title as title,
-    contact_details.victim_forename as forename,
-    contact_details.victim_surname as surname,
-    contact_details.phone_normalised as phone_number,
-    sampled.handoff_date,
-    sampled.contact_from,
-    sampled.contact_until,
-    sampled.design_weight,
-    sampled.stratum_eligible,
-    sampled.stratum_sampled
-from sampled
-join contact_details using (crime_reference, victim_person_id)
+    kept.report_month as sampling_month,
+    kept.report_date,
+    kept.survey_id,
+    kept.person_key,
+    kept.phone_key,
+    kept.force_code,
+    kept.survey_strand,
+    kept.policing_area,
+    kept.victim_ethnicity,
+    case when kept.within_retention then contact_details.victim_title end as title,
+    case when kept.within_retention then contact_details.victim_forename end as forename,
+    case when kept.within_retention then contact_details.victim_surname end as surname,
+    case when kept.within_retention then contact_details.phone_normalised end as phone_number,
+    kept.handoff_date,
+    kept.contact_from,
+    kept.contact_until,
+    kept.design_weight,
+    kept.stratum_eligible,
+    kept.stratum_sampled
+from kept
+join contact_details using (force_code, crime_reference, victim_person_id)

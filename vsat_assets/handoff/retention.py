@@ -12,9 +12,30 @@ PERSONAL_COLUMNS = ("title", "forename", "surname", "phone_number")
 _HOLDS_PERSONAL = " OR ".join(f"{c} IS NOT NULL" for c in PERSONAL_COLUMNS)
 
 
+def leftover_partials(outbox: Path) -> list[Path]:
+    """Temporary files of interrupted writes (`.handoff_YYYY-MM.csv.*.partial`, ...): they may hold
+    names and phone numbers, and nothing else ever reads them."""
+    return sorted(outbox.glob(".handoff_*.partial")) if outbox.is_dir() else []
+
+
+def remove_partials(outbox: Path) -> int:
+    """Delete leftovers of interrupted writes. Only call it holding the warehouse's writer lock:
+    every writer of the outbox holds it, so no write is in progress."""
+    found = leftover_partials(outbox)
+    for path in found:
+        path.unlink(missing_ok=True)
+    return len(found)
+
+
 def purge(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:
-    """Blank personal columns and delete hand-off files past retention; returns what was done."""
+    """Blank personal columns and delete hand-off files past retention; returns what was done.
+
+    The boundary is logged in ops.retention_log, which sampled_cohort reads: a rebuild of the
+    cohort leaves the purged rows blank."""
     cutoff = as_of - timedelta(days=retention_days)
+    conn.execute("INSERT INTO ops.retention_log (as_of, retention_days, purged_before) VALUES (?, ?, ?)",
+                 [as_of, retention_days, cutoff])
+    partials = remove_partials(outbox)
     blanked = conn.execute(
         f"""UPDATE intermediate.sampled_cohort SET {", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)}
             WHERE contact_until < ? AND ({_HOLDS_PERSONAL})""",
@@ -41,7 +62,8 @@ def purge(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_
             "UPDATE ops.handoff_log SET purged_at = coalesce(purged_at, current_timestamp) WHERE sampling_month = ?",
             [month],
         )
-    return {"cohort_rows_blanked": blanked, "handoff_months_purged": purged_months, "files_deleted": files}
+    return {"cohort_rows_blanked": blanked, "handoff_months_purged": purged_months, "files_deleted": files,
+            "partial_files_deleted": partials}
 
 
 def overdue(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:
@@ -59,4 +81,5 @@ def overdue(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retentio
         p.name for (month,) in months
         for p in (outbox / handoff_name(month), outbox / (handoff_name(month) + ".age")) if p.exists()
     ]
+    files += [p.name for p in leftover_partials(outbox)]
     return {"cohort_rows_with_personal_data": rows, "handoff_files": files}

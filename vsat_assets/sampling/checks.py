@@ -104,7 +104,8 @@ def cohort_expectations(
         frame = conn.execute(
             """SELECT survey_id, survey_strand, policing_area, design_weight, report_date,
                       date_diff('day', contact_from, contact_until) AS window_days,
-                      regexp_full_match(coalesce(phone_number, ''), '0[1237][0-9]{9}') AS phone_well_formed,
+                      -- blank only once purged after retention
+                      coalesce(regexp_full_match(phone_number, '0[1237][0-9]{9}'), true) AS phone_well_formed,
                       handoff_date < contact_until AS window_open_at_handoff
                FROM intermediate.sampled_cohort WHERE report_date >= $1 AND report_date < $2""",
             [start, end],
