@@ -4,10 +4,13 @@ import os
 import tempfile
 from pathlib import Path
 
+from vsat_assets.crash import crash_point
 
-def write_atomically(path: Path, content: bytes | str, mode: int = 0o644) -> None:
+
+def write_atomically(path: Path, content: bytes | str, mode: int = 0o644, step: str = "") -> None:
     """Write beside the target, then rename over it: a reader never sees half a file,
-    and a failure leaves the previous file as it was."""
+    and a failure leaves the previous file as it was. A kill leaves `.<name>.*.partial`
+    behind, which the next writer of the folder removes. `step` names the crash points."""
     path.parent.mkdir(parents=True, exist_ok=True)
     data = content.encode("utf-8") if isinstance(content, str) else content
     fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent)
@@ -17,6 +20,7 @@ def write_atomically(path: Path, content: bytes | str, mode: int = 0o644) -> Non
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(temporary, mode)
+        crash_point(f"{step}.before_rename")
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

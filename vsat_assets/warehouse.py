@@ -68,6 +68,9 @@ OPS_TABLES = {
 # Columns added after a table was first created: applied to warehouses made before them.
 OPS_MIGRATIONS = (
     "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS sent_host_key VARCHAR",
+    # WRITING from the logged intent until file and manifest are in the outbox (handoff/recovery.py)
+    "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'WRITTEN'",
+    "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS file_sha256 VARCHAR",  # the outbox file's bytes
 )
 
 

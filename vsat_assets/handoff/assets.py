@@ -1,6 +1,6 @@
 """The contractor hand-off: the month's cohort as a CSV and manifest in the outbox."""
 
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -25,6 +25,7 @@ from vsat_assets.handoff.files import (
     HANDOFF_COLUMNS,
     LAYOUT_VERSION,
     HandoffFile,
+    outbox_files,
     publish,
     render_handoff,
     verify_on_disk,
@@ -32,7 +33,9 @@ from vsat_assets.handoff.files import (
 from vsat_assets.handoff.delivery import send_handoffs
 from vsat_assets.handoff.sftp import ContractorSftp
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
+from vsat_assets.handoff.recovery import log_intent, mark_written, recover_outbox
 from vsat_assets.handoff.retention import overdue, purge
+from vsat_assets.crash import crash_point
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
 
 ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
@@ -60,6 +63,11 @@ class HandoffAlreadySent(RuntimeError):
     """A sent month's hand-off would change: the contractor already holds the old one."""
 
 
+def writing_is_sending(handoff: HandoffSettings, sftp: ContractorSftp) -> bool:
+    """Whether a file landing in the outbox counts as sent (no SFTP exchange: it is collected from there)."""
+    return handoff.mark_sent_on_write and not sftp.configured
+
+
 def hand_off_month(
     conn: duckdb.DuckDBPyConnection, month: date, handoff: HandoffSettings, mark_sent: bool | None = None
 ) -> tuple[HandoffFile, Path]:
@@ -82,29 +90,20 @@ def hand_off_month(
             f"run would change it ({file.rows} rows, sha256 {file.sha256[:12]}… instead of {sha256[:12]}…). "
             "The sent file stands; if it must be withdrawn, agree that with the contractor first."
         )
-    written = publish(handoff.outbox_dir(), file, handoff.age_recipient or None)
-    now = datetime.now()
+    mark_sent = handoff.mark_sent_on_write if mark_sent is None else mark_sent
+    # One act (handoff/recovery.py): intent logged, file, manifest, mark; a kill anywhere is settled
+    # by the next run's recover_outbox.
+    files = outbox_files(file, handoff.age_recipient or None)
     with transaction(conn):
-        conn.execute(
-            """INSERT INTO ops.handoff_log (sampling_month, file, rows, sha256, layout_version, written_at, sent_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (sampling_month) DO UPDATE SET
-                 file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
-                 layout_version = excluded.layout_version, written_at = excluded.written_at,
-                 sent_at = coalesce(ops.handoff_log.sent_at, excluded.sent_at)""",
-            [month, written[0].name, file.rows, file.sha256, LAYOUT_VERSION, now,
-             now if (handoff.mark_sent_on_write if mark_sent is None else mark_sent) else None],
-        )
-        if sent_at is None:
-            # Not yet with the contractor: the people of an earlier version were never contacted.
-            conn.execute("DELETE FROM ops.contact_history WHERE sampling_month = ?", [month])
-        conn.execute(
-            """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
-               SELECT person_key, survey_id, sampling_month, handoff_date FROM intermediate.sampled_cohort c
-               WHERE sampling_month = ? AND contact_until > handoff_date
-                 AND NOT EXISTS (SELECT 1 FROM ops.contact_history h WHERE h.survey_id = c.survey_id)""",
-            [month],
-        )
+        log_intent(conn, month, file.rows, file.sha256, files.data_name, files.data_sha256, LAYOUT_VERSION,
+                   """SELECT person_key, survey_id, handoff_date FROM intermediate.sampled_cohort
+                      WHERE sampling_month = ? AND contact_until > handoff_date""", [month])
+    crash_point("handoff.intent_logged")
+    written = publish(handoff.outbox_dir(), files)
+    crash_point("handoff.manifest_written")
+    with transaction(conn):
+        mark_written(conn, month, mark_sent, survey_ids=cohort["survey_id"].to_list())
+    crash_point("handoff.marked")
     return file, written[0]
 
 
@@ -143,10 +142,14 @@ def contractor_handoff(
     window = context.partition_time_window
     outbox = handoff.outbox_dir()
     per_month, header_ok, matches = {}, True, True
+    mark_sent = writing_is_sending(handoff, contractor_sftp)
     with warehouse.get_connection() as conn:
+        ensure_schemas(conn)
+        recovered = recover_outbox(conn, outbox, mark_sent)
+        if any(recovered.values()):
+            context.log.warning(f"interrupted hand-offs settled: {recovered}")
         for month in months_in(window.start.date(), window.end.date()):
-            file, path = hand_off_month(conn, month, handoff, mark_sent=handoff.mark_sent_on_write
-                                        and not contractor_sftp.configured)
+            file, path = hand_off_month(conn, month, handoff, mark_sent=mark_sent)
             on_disk = verify_on_disk(outbox, month)
             header_ok &= on_disk["header_ok"]
             matches &= on_disk["sha256_ok"] and on_disk["rows"] == file.rows
@@ -195,7 +198,8 @@ def retention_run_config(as_of: str) -> dict:
     ),
 )
 def retention_purge(
-    context: AssetExecutionContext, config: RetentionRun, warehouse: DuckDBResource, handoff: HandoffSettings
+    context: AssetExecutionContext, config: RetentionRun, warehouse: DuckDBResource, handoff: HandoffSettings,
+    contractor_sftp: ContractorSftp,
 ) -> MaterializeResult:
     as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
     with warehouse.get_connection() as conn:
@@ -203,8 +207,10 @@ def retention_purge(
         if not table_exists(conn, "intermediate.sampled_cohort"):
             context.log.info("no cohort yet: nothing to purge")
             return MaterializeResult(metadata={"as_of": str(as_of)})
+        recovered = recover_outbox(conn, handoff.outbox_dir(), writing_is_sending(handoff, contractor_sftp))
         with transaction(conn):
             done = purge(conn, handoff.outbox_dir(), as_of, handoff.retention_days)
+        done["partial_files_deleted"] += recovered["partial_files_deleted"]
     context.log.info(f"retention as of {as_of}: {done}")
     return MaterializeResult(metadata={"as_of": str(as_of), "retention_days": handoff.retention_days, **done})
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from vsat_assets.atomic import write_atomically
+from vsat_assets.crash import crash_point
 from vsat_assets.privacy import neutralise_expr
 
 LAYOUT_VERSION = 1
@@ -38,18 +39,39 @@ class HandoffFile:
         return hashlib.sha256(self.content).hexdigest()
 
     def manifest(self, encrypted_sha256: str | None = None) -> dict:
-        manifest = {
-            "file": handoff_name(self.month),
-            "month": f"{self.month:%Y-%m}",
-            "rows": self.rows,
-            "sha256": self.sha256,
-            "layout_version": LAYOUT_VERSION,
-            "columns": list(HANDOFF_COLUMNS),
-        }
-        if encrypted_sha256:
-            manifest["encrypted_file"] = handoff_name(self.month) + ".age"
-            manifest["encrypted_sha256"] = encrypted_sha256
-        return manifest
+        return manifest_for(self.month, self.rows, self.sha256, encrypted_sha256)
+
+
+def manifest_for(month: date, rows: int, sha256: str, encrypted_sha256: str | None = None) -> dict:
+    manifest = {
+        "file": handoff_name(month),
+        "month": f"{month:%Y-%m}",
+        "rows": rows,
+        "sha256": sha256,
+        "layout_version": LAYOUT_VERSION,
+        "columns": list(HANDOFF_COLUMNS),
+    }
+    if encrypted_sha256:
+        manifest["encrypted_file"] = handoff_name(month) + ".age"
+        manifest["encrypted_sha256"] = encrypted_sha256
+    return manifest
+
+
+def manifest_bytes(manifest: dict) -> bytes:
+    return (json.dumps(manifest, indent=2) + "\n").encode()
+
+
+@dataclass(frozen=True)
+class OutboxFiles:
+    """What a hand-off puts in the outbox: the data file (plain or age-encrypted) and its manifest."""
+
+    data_name: str
+    data: bytes
+    manifest: dict
+
+    @property
+    def data_sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
 
 def render_handoff(month: date, cohort: pl.DataFrame) -> HandoffFile:
@@ -73,26 +95,29 @@ def encrypt_for(recipient: str, content: bytes) -> bytes:
     return pyrage.encrypt(content, [pyrage.x25519.Recipient.from_str(recipient)])
 
 
-def publish(outbox: Path, handoff: HandoffFile, recipient: str | None) -> list[Path]:
-    """Write the hand-off (encrypted if a recipient is set) and its manifest; the manifest goes last."""
-    written = []
-    encrypted_sha = None
-    plain, encrypted_path = outbox / handoff_name(handoff.month), outbox / (handoff_name(handoff.month) + ".age")
+def outbox_files(handoff: HandoffFile, recipient: str | None) -> OutboxFiles:
+    """The bytes to write, encrypted for `recipient` if set (age output differs at each call)."""
+    if not recipient:
+        return OutboxFiles(handoff_name(handoff.month), handoff.content, handoff.manifest())
+    encrypted = encrypt_for(recipient, handoff.content)
+    return OutboxFiles(handoff_name(handoff.month) + ".age", encrypted,
+                       handoff.manifest(hashlib.sha256(encrypted).hexdigest()))
+
+
+def publish(outbox: Path, files: OutboxFiles) -> list[Path]:
+    """Write the data file, then its manifest, each atomically (crash points `handoff.file.*`,
+    `handoff.manifest.*`)."""
+    month_file = outbox / files.manifest["file"]
     # Only one form of a month's hand-off ever sits in the outbox.
-    (plain if recipient else encrypted_path).unlink(missing_ok=True)
-    if recipient:
-        encrypted = encrypt_for(recipient, handoff.content)
-        encrypted_sha = hashlib.sha256(encrypted).hexdigest()
-        target = outbox / (handoff_name(handoff.month) + ".age")
-        write_atomically(target, encrypted, mode=0o600)
-    else:
-        target = outbox / handoff_name(handoff.month)
-        write_atomically(target, handoff.content, mode=0o600)  # names and phone numbers
-    written.append(target)
-    manifest = outbox / manifest_name(handoff.month)
-    write_atomically(manifest, (json.dumps(handoff.manifest(encrypted_sha), indent=2) + "\n").encode())
-    written.append(manifest)
-    return written
+    for form in (month_file, month_file.with_name(month_file.name + ".age")):
+        if form.name != files.data_name:
+            form.unlink(missing_ok=True)
+    target = outbox / files.data_name
+    write_atomically(target, files.data, mode=0o600, step="handoff.file")  # names and phone numbers
+    crash_point("handoff.file.renamed")
+    manifest = outbox / manifest_name(date.fromisoformat(files.manifest["month"] + "-01"))
+    write_atomically(manifest, manifest_bytes(files.manifest), step="handoff.manifest")
+    return [target, manifest]
 
 
 def verify_on_disk(outbox: Path, month: date) -> dict:

@@ -13,6 +13,7 @@ from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, 
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
+from vsat_assets.crash import crash_point
 from vsat_assets.publish.dictionary import TableDoc, marts_documentation
 from vsat_assets.sql_runner.models import sql_literal
 
@@ -37,7 +38,8 @@ def publish(conn, target: Path, docs: dict[str, TableDoc]) -> dict[str, int]:
     """Copy every marts table with its documentation into `target`, atomically."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
-    partial.unlink(missing_ok=True)
+    for leftover in (partial, partial.with_name(partial.name + ".wal")):  # of a run killed mid-write
+        leftover.unlink(missing_ok=True)
     tables = [row[0] for row in conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY ALL").fetchall()]
     counts = {}
@@ -59,6 +61,7 @@ def publish(conn, target: Path, docs: dict[str, TableDoc]) -> dict[str, int]:
         )
     finally:
         conn.execute("DETACH analytics")
+    crash_point("publish.before_rename")
     os.replace(partial, target)
     return counts
 

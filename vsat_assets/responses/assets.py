@@ -20,6 +20,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from vsat_assets import settings
+from vsat_assets.crash import crash_point
 from vsat_assets.partitions import monthly_partitions, months_in
 from vsat_assets.responses.returns import QUESTIONS, check_month, read_returns, returns_name, triage_sql
 from vsat_assets.sampling.opt_outs import record_contractor_opt_outs
@@ -126,6 +127,8 @@ def survey_responses(
                 context.log.info(
                     f"{returns_name(month)}: {month_accepted} rows accepted, {sum(month_faults.values())} quarantined"
                 )
+            crash_point("returns.before_commit")
+        crash_point("returns.committed")
         outcomes = dict(conn.execute(
             f"SELECT outcome, count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ? "
             "GROUP BY ALL", [start, end]).fetchall())
