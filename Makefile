@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 # every other run needs VSAT_PSEUDONYM_KEY (README, Security).
 demo ui contractor bench test: export VSAT_PROFILE ?= demo
 
-.PHONY: install demo ui test contractor bench reset clean
+.PHONY: install demo ui sql test contractor bench reset clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml
+
+# Analysts: the DuckDB shell (installed in .venv) on the published file, read-only.
+sql: install
+	@test -f $(VSAT_DATA_DIR)/vsat_analytics.duckdb || { echo "no $(VSAT_DATA_DIR)/vsat_analytics.duckdb yet: run make demo first" >&2; exit 1; }
+	$(BIN)/duckdb -readonly $(VSAT_DATA_DIR)/vsat_analytics.duckdb
 
 # The contractor stand-in: answer every hand-off in the outbox that has no returns yet.
 contractor: install

@@ -45,7 +45,7 @@ def test_bench_smoke_prints_every_figure_and_readme_queries_run_on_its_data(tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for figure in ("wall s", "rows/s", "peak MB", "Dagster / engine floor", "code location load", "time per stage"):
         assert figure in result.stdout
-    assert len(readme_queries()) == 3
+    assert len(readme_queries()) == 5
     with duckdb.connect(str(tmp_path / "dagster" / "vsat_analytics.duckdb"), read_only=True) as conn:
         for query in readme_queries():
             assert conn.execute(query).fetchall(), query

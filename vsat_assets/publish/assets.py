@@ -4,20 +4,38 @@ Analysts open `vsat_analytics.duckdb`, never the pipeline's own file: DuckDB all
 writer or many readers per file, so a reader on the warehouse would stop the pipeline.
 The copy is written under a temporary name and renamed into place; a reader keeps the
 version it opened and never sees a half-written file.
+
+It is written in DuckDB's storage format v1.4.0 (STORAGE_VERSION), which DuckDB 1.4 and later
+read: the CLI, ODBC/JDBC, R and Node clients analysts have, not only the pipeline's own DuckDB.
+Each build also writes the marts and lookups as Parquet and CSV extracts (see extracts.py).
 """
 
 import os
+from datetime import date
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from vsat_assets import settings
+from vsat_assets import lookups, settings
 from vsat_assets.crash import crash_point
+from vsat_assets.publish import extracts
 from vsat_assets.publish.dictionary import TableDoc, marts_documentation
+from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_runner.models import sql_literal
 
 DICTIONARY = "marts.data_dictionary"
+LOOKUPS = "marts.lookups"
+# The oldest DuckDB release whose readers the published file must open (CLI 1.4/1.5, drivers).
+STORAGE_VERSION = "v1.4.0"
+LOOKUPS_DOC = TableDoc(LOOKUPS, lookups.TABLE_DESCRIPTION, lookups.COLUMNS)
+DICTIONARY_DOC = TableDoc(DICTIONARY, "Every column of the published marts with its type and meaning.", (
+    ("table_name", "VARCHAR", "Table in the marts schema."),
+    ("column_name", "VARCHAR", "Column."),
+    ("data_type", "VARCHAR", "DuckDB type."),
+    ("description", "VARCHAR", "What the column holds."),
+    ("table_description", "VARCHAR", "What the table holds."),
+))
 
 
 def analytics_path() -> Path:
@@ -34,16 +52,24 @@ def _comment_statements(doc: TableDoc, table: str) -> list[str]:
     return statements
 
 
-def publish(conn, target: Path, docs: dict[str, TableDoc]) -> dict[str, int]:
-    """Copy every marts table with its documentation into `target`, atomically."""
+def _write_lookups(conn, areas: list[str]) -> None:
+    conn.execute(f"CREATE TABLE analytics.{LOOKUPS} (kind VARCHAR, code VARCHAR, label VARCHAR, definition VARCHAR)")
+    conn.executemany(f"INSERT INTO analytics.{LOOKUPS} VALUES (?, ?, ?, ?)", [tuple(r) for r in lookups.lookups(areas)])
+
+
+def publish(conn, target: Path, docs: dict[str, TableDoc], extracts_dir: Path | None = None,
+            areas: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
+    """Copy every marts table with its documentation, and the lookups, into `target`, atomically;
+    with `extracts_dir`, also write each of them as Parquet and CSV into that folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     for leftover in (partial, partial.with_name(partial.name + ".wal")):  # of a run killed mid-write
         leftover.unlink(missing_ok=True)
     tables = [row[0] for row in conn.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' ORDER BY ALL").fetchall()]
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
+        "AND table_catalog = current_database() ORDER BY ALL").fetchall()]
     counts = {}
-    conn.execute(f"ATTACH {sql_literal(str(partial))} AS analytics")
+    conn.execute(f"ATTACH {sql_literal(str(partial))} AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')")
     try:
         conn.execute("CREATE SCHEMA analytics.marts")
         for table in tables:
@@ -52,18 +78,33 @@ def publish(conn, target: Path, docs: dict[str, TableDoc]) -> dict[str, int]:
                 for statement in _comment_statements(docs[table], f"analytics.marts.{table}"):
                     conn.execute(statement)
             counts[table] = conn.execute(f"SELECT count(*) FROM analytics.marts.{table}").fetchall()[0][0]
+        _write_lookups(conn, list(areas))
+        for statement in _comment_statements(LOOKUPS_DOC, f"analytics.{LOOKUPS}"):
+            conn.execute(statement)
+        counts["lookups"] = conn.execute(f"SELECT count(*) FROM analytics.{LOOKUPS}").fetchall()[0][0]
+        # Created and commented first, so that the dictionary lists its own columns too.
+        conn.execute(f"CREATE TABLE analytics.{DICTIONARY} ({', '.join(f'{n} {t}' for n, t, _ in DICTIONARY_DOC.columns)})")
+        for statement in _comment_statements(DICTIONARY_DOC, f"analytics.{DICTIONARY}"):
+            conn.execute(statement)
         conn.execute(
-            """CREATE TABLE analytics.marts.data_dictionary AS
-               SELECT c.table_name, c.column_name, c.data_type, c.comment AS description, t.comment AS table_description
+            f"""INSERT INTO analytics.{DICTIONARY}
+               SELECT c.table_name, c.column_name, c.data_type, c.comment, t.comment
                FROM duckdb_columns() c JOIN duckdb_tables() t USING (database_name, schema_name, table_name)
                WHERE c.database_name = 'analytics' AND c.schema_name = 'marts'
                ORDER BY c.table_name, c.column_index"""
         )
+        if extracts_dir is not None:
+            extracts.write_extracts(conn, "analytics.marts", [*tables, "lookups"], extracts_dir)
     finally:
         conn.execute("DETACH analytics")
     crash_point("publish.before_rename")
     os.replace(partial, target)
     return counts
+
+
+def extracts_path(day: date) -> Path:
+    """data/extracts/2026-04-05/: the extracts published that day."""
+    return settings.data_dir() / "extracts" / day.isoformat()
 
 
 def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
@@ -78,17 +119,23 @@ def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
         kinds={"duckdb"},
         deps=[key for a in writers for key in a.keys],
         description=(
-            "vsat_analytics.duckdb: the marts and their data dictionary (table and column comments, and "
-            f"{DICTIONARY}) for analysts, published atomically after each build. No personal data."
+            "vsat_analytics.duckdb: the marts, their lookups (labels and definitions of every code) and their "
+            f"data dictionary (table and column comments, and {DICTIONARY}) for analysts, in DuckDB storage "
+            f"{STORAGE_VERSION} (readable by DuckDB 1.4 and later), published atomically after each build; "
+            "the same tables as Parquet and CSV in data/extracts/YYYY-MM-DD/. No personal data. "
+            "Method: docs/method.md."
         ),
     )
-    def analytics_file(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
-        target = analytics_path()
+    def analytics_file(
+        context: AssetExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+    ) -> MaterializeResult:
+        target, folder = analytics_path(), extracts_path(date.today())
         with warehouse.get_connection() as conn:
-            counts = publish(conn, target, docs)
-        context.log.info(f"published {len(counts)} marts tables to {target}")
-        return MaterializeResult(
-            metadata={"path": MetadataValue.path(str(target)), "tables": MetadataValue.json(counts)}
-        )
+            counts = publish(conn, target, docs, folder, survey.policing_areas)
+        context.log.info(f"published {len(counts)} marts tables to {target}, extracts in {folder}")
+        return MaterializeResult(metadata={
+            "path": MetadataValue.path(str(target)), "extracts": MetadataValue.path(str(folder)),
+            "storage_version": STORAGE_VERSION, "tables": MetadataValue.json(counts),
+        })
 
     return analytics_file
