@@ -27,6 +27,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+from vsat_assets import cli
+
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = {"durham": {"scale": 1.0, "forces": 1}, "national": {"scale": 100.0, "forces": 43}}
 YEAR = ("2025-04-01", "2026-03-01", "2025/26")
@@ -76,7 +78,7 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     from vsat_assets.handoff.assets import HandoffSettings, hand_off_month
     from vsat_assets.partitions import months_in, next_month
     from vsat_assets.definitions import ASSETS
-    from vsat_assets.publish.assets import analytics_path, publish
+    from vsat_assets.publish.assets import analytics_path, extracts_path, publish
     from vsat_assets.publish.dictionary import marts_documentation
     from vsat_assets.raw_reports.assets import ReportSource, load_offences, load_reports
     from vsat_assets.resources import SurveySettings
@@ -145,7 +147,7 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
         hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
         conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
-    timed("analytics_file", publish, conn, analytics_path(), marts_documentation(ASSETS))
+    timed("analytics_file", publish, conn, analytics_path(), marts_documentation(ASSETS), extracts_path(date.today()))
     conn.close()
     return stages
 
@@ -235,7 +237,7 @@ def load_times(repeats: int = 5) -> dict:
 
 # ---------------------------------------------------------------- report
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = cli.parser("scripts/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", default="durham,national")
     parser.add_argument("--smoke", action="store_true", help="two months at 5% of Durham: checks the bench runs")
     parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
@@ -285,4 +287,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "scripts/bench.py")

@@ -4,9 +4,10 @@
     .venv/bin/python scripts/data_dictionary.py --check README.md   # fail if it is stale (the tests do)
 """
 
-import argparse
 import sys
 from pathlib import Path
+
+from vsat_assets import cli
 
 START, END = "<!-- data-dictionary:start -->", "<!-- data-dictionary:end -->"
 
@@ -19,7 +20,7 @@ def section() -> str:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
+    parser = cli.parser("scripts/data_dictionary.py")
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument("--write", type=Path)
     group.add_argument("--check", type=Path)
@@ -39,4 +40,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, "scripts/data_dictionary.py")

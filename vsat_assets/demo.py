@@ -15,7 +15,7 @@ import time
 import duckdb
 from dagster import AssetSelection, DagsterInstance, materialize
 
-from vsat_assets import settings
+from vsat_assets import cli, settings
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.definitions import defs
 from vsat_assets.annual.report import report_path
@@ -96,6 +96,7 @@ def print_results() -> None:
 
 
 def main() -> None:
+    cli.parser("python -m vsat_assets.demo", description="Run the demo year end to end.").parse_args()
     started = time.perf_counter()
     settings.data_dir().mkdir(parents=True, exist_ok=True)
     with _instance() as instance:
@@ -111,4 +112,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main, "python -m vsat_assets.demo")

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import polars as pl
 
+from vsat_assets import cli
 from vsat_assets.contractor_sim.simulate import (
     HANDOFF_NAME,
     OUTCOMES,
@@ -26,8 +27,8 @@ from vsat_assets.contractor_sim.simulate import (
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m vsat_assets.contractor_sim",
-                                description="Stand-in survey contractor: hand-offs in, returns out.")
+    p = cli.parser("python -m vsat_assets.contractor_sim",
+                   description="Stand-in survey contractor: hand-offs in, returns out.")
     p.add_argument("--outbox", type=Path, required=True, help="folder of handoff_YYYY-MM.csv files")
     p.add_argument("--inbox", type=Path, required=True, help="folder to write returns_YYYY-MM.csv")
     p.add_argument("--month", action="append", default=[], metavar="YYYY-MM",
@@ -64,6 +65,8 @@ def _summary(handoff: Path, returns: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    if not args.outbox.is_dir():
+        raise FileNotFoundError(f"{args.outbox}: no such folder (--outbox)")
     settings = ContractorSettings(seed=args.seed)
     areas = _read_areas(args.areas)
     handoffs, missing = _handoffs(args.outbox, args.month)
@@ -86,4 +89,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, "python -m vsat_assets.contractor_sim")

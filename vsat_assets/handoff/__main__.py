@@ -11,16 +11,25 @@ from datetime import datetime
 
 import duckdb
 
-from vsat_assets import settings
+from vsat_assets import cli, settings
 from vsat_assets.warehouse import writer_lock
 
 
+def _month(text: str):
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month (expected YYYY-MM)") from None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vsat_assets.handoff")
+    parser = cli.parser("python -m vsat_assets.handoff")
     commands = parser.add_subparsers(dest="command", required=True)
     sent = commands.add_parser("sent", help="mark a month's hand-off as sent to the contractor")
-    sent.add_argument("month", type=lambda text: datetime.strptime(text, "%Y-%m").date(), help="YYYY-MM")
+    sent.add_argument("month", type=_month, help="YYYY-MM")
     args = parser.parse_args(argv)
+    if not settings.warehouse_path().exists():
+        raise FileNotFoundError(f"{settings.warehouse_path()}: no warehouse yet (run the monthly job first)")
     with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
         updated = conn.execute(
             "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, current_timestamp) WHERE sampling_month = ?",
@@ -34,4 +43,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, "python -m vsat_assets.handoff")

@@ -6,20 +6,19 @@ Waits for any run writing the warehouse to finish its step (the writer lock), th
 adds the entry. Nothing of the request is printed or logged, and only keyed hashes are stored.
 """
 
-import argparse
 import sys
 from datetime import date
 
 import duckdb
 
-from vsat_assets import settings
+from vsat_assets import cli, settings
 from vsat_assets.keys import check_against_warehouse
 from vsat_assets.sampling.opt_outs import record_direct_request
 from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vsat_assets.sampling", description="Record an emailed opt-out.")
+    parser = cli.parser("python -m vsat_assets.sampling", description="Record an emailed opt-out.")
     parser.add_argument("--surname", required=True)
     parser.add_argument("--phone", required=True)
     parser.add_argument("--received-on", type=date.fromisoformat, default=date.today())
@@ -39,4 +38,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.run(main, "python -m vsat_assets.sampling")
