@@ -1,4 +1,4 @@
-"""Settings a data engineer may change per run in the launchpad, with the brief's defaults."""
+"""Settings a data engineer may change per run in the launchpad, with the survey's defaults (docs/method.md)."""
 
 from dagster import ConfigurableResource
 from pydantic import Field
@@ -8,7 +8,7 @@ from vsat_assets.raw_reports.schema import DURHAM_AREAS
 SURVEY_STRANDS = (
     "BURGLARY", "VEHICLE", "VIOLENCE", "CRIMINAL_DAMAGE", "HARASSMENT", "FRAUD", "HATE", "ASB", "DOMESTIC_ABUSE",
 )
-# Eligibility rules in the order they apply (domain brief, section 3); first match wins.
+# Eligibility rules in the order they apply (docs/method.md, Eligibility); first match wins.
 EXCLUSION_RULES = (
     "OUT_OF_SCOPE", "UNDER_AGE", "NOT_A_PERSON", "POLICE_ON_DUTY", "DECEASED", "SENSITIVE",
     "NOT_SAFE_TO_CONTACT", "NO_PHONE", "OPTED_OUT", "RECENTLY_SURVEYED", "DUPLICATE_IN_MONTH",

@@ -49,3 +49,18 @@ def test_bench_smoke_prints_every_figure_and_readme_queries_run_on_its_data(tmp_
     with duckdb.connect(str(tmp_path / "dagster" / "vsat_analytics.duckdb"), read_only=True) as conn:
         for query in readme_queries():
             assert conn.execute(query).fetchall(), query
+
+
+def test_method_page_is_in_the_repository_and_nothing_points_to_a_missing_brief():
+    method = (ROOT / "docs" / "method.md").read_text()
+    for heading in ("Eligibility", "Sampling", "Weighting", "Intervals", "Significance", "Disclosure control",
+                    "Retention"):
+        assert f"\n## {heading}\n" in method, heading
+    assert "docs/method.md" in (ROOT / "README.md").read_text()
+    from vsat_assets.definitions import ASSETS
+
+    described = [spec.description or "" for a in ASSETS for spec in a.specs]
+    assert sum("docs/method.md" in d for d in described) >= 5
+    sources = [p for folder in ("vsat_assets", "dbt_like_sql", "docs", "scripts") for p in (ROOT / folder).rglob("*")
+               if p.suffix in {".py", ".sql", ".yml", ".md"}] + [ROOT / "README.md"]
+    assert [str(p) for p in sources if "brief" in p.read_text().lower()] == []

@@ -1,4 +1,4 @@
-"""Eligibility rules (domain brief, section 3) through the real SQL models.
+"""Eligibility rules (docs/method.md, Eligibility) through the real SQL models.
 
 Most tests build the models directly (`vsat_assets.sql_runner.build.build_model`) on a
 temporary DuckDB file loaded from small export CSVs read by the real export reader:
@@ -162,7 +162,7 @@ class Case:
     expected: str | None             # exclusion_reason; None = eligible
     rows: list[dict[str, str]]
     strand: str | None = "BURGLARY"  # expected survey_strand of the first row
-    rules: tuple[str, ...] = ()      # the rules it matches, in the brief's order
+    rules: tuple[str, ...] = ()      # the rules it matches, in the documented order
     extra: dict = field(default_factory=dict)
 
 
@@ -227,7 +227,7 @@ def catalogue_cases() -> list[Case]:
             victim(35, day=9, person=34),    # the earliest *eligible* report: kept
             victim(36, day=12, person=34),
         ], extra={"kept": "TST/C/2025-04/00035", "excluded": {"TST/C/2025-04/00034": "SENSITIVE"}}),
-        # --- precedence: victims matching several rules get the first in the brief's order
+        # --- precedence: victims matching several rules get the first in the documented order
         Case("sexual offence, aged 15", "OUT_OF_SCOPE",
              [victim(40, offence="SEXUAL", day=15, victim_date_of_birth=years_before(day15, 15))],
              strand=None, rules=("OUT_OF_SCOPE", "UNDER_AGE")),
@@ -307,7 +307,7 @@ def test_each_rule_on_its_own(catalogue, label):
 
 
 @pytest.mark.parametrize("label", [c.label for c in CASES if len(c.rules) >= 2])
-def test_precedence_first_rule_in_the_brief_wins(catalogue, label):
+def test_precedence_first_rule_in_the_documented_order_wins(catalogue, label):
     case = CASE_BY_LABEL[label]
     assert case.expected == case.rules[0]
     assert [EXCLUSION_RULES.index(r) for r in case.rules] == sorted(EXCLUSION_RULES.index(r) for r in case.rules)

@@ -1,4 +1,4 @@
--- Every victim of the month's reports, passing rules 1-9 of the domain brief (section 3)
+-- Every victim of the month's reports, passing eligibility rules 1-9 (docs/method.md, Eligibility)
 -- or excluded by the first that matches. Rules 10 (RECENTLY_SURVEYED) and 11
 -- (DUPLICATE_IN_MONTH) follow in sampling_frame, which sees the earlier months' samples.
 with victims as (

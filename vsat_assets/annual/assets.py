@@ -77,19 +77,22 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
 satisfaction_annual = _table_asset(
     tables.ANNUAL,
     "Satisfaction per financial year, question, strand and area (force total, by strand, by area, strand x "
-    "area), general survey only, with the change from the previous year. The analysts' contract.",
+    "area), general survey only, with the change from the previous year. The analysts' contract. "
+    "Method: docs/method.md.",
     financial_year_partitions, tables.annual_sql, extra=_headline_table,
 )
 satisfaction_gap = _table_asset(
-    tables.GAP, "Satisfaction of white and ethnic-minority victims per year and question, and the gap (SPI 1.2).",
+    tables.GAP, "Satisfaction of white and ethnic-minority victims per year and question, and the gap (SPI 1.2). "
+    "Method: docs/method.md.",
     financial_year_partitions, tables.gap_sql,
 )
 satisfaction_rolling = _table_asset(
-    tables.ROLLING, "Whole-experience satisfaction over rolling 12 months to each quarter end, general survey.",
+    tables.ROLLING, "Whole-experience satisfaction over rolling 12 months to each quarter end, general survey. "
+    "Method: docs/method.md.",
     None, tables.rolling_sql,
 )
 satisfaction_da_monthly = _table_asset(
-    tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question.",
+    tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question. Method: docs/method.md.",
     monthly_partitions, tables.da_monthly_sql,
     group="responses",  # monthly, so it is refreshed with each month's returns (jobs select by group)
 )

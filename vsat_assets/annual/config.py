@@ -7,7 +7,7 @@ from vsat_assets.annual.tables import Thresholds
 
 
 class AnnualSettings(ConfigurableResource):
-    """Disclosure control and export settings of the annual outputs (domain brief, section 7)."""
+    """Disclosure control and export settings of the annual outputs (docs/method.md, Disclosure control)."""
 
     low_base_threshold: int = Field(default=50, description="Estimates on fewer respondents are flagged low base.")
     suppress_threshold: int = Field(default=10, description="Estimates on fewer respondents are not published.")

@@ -1,4 +1,4 @@
-"""The hand-off file contract with the contractor (domain brief, section 5): layout, bytes, manifest."""
+"""The hand-off file contract with the contractor (README, The contractor hand-off): layout, bytes, manifest."""
 
 import hashlib
 import io

@@ -1,4 +1,4 @@
-"""The contractor's returns file (domain brief, section 5): file-level validation and row triage."""
+"""The contractor's returns file (README, The contractor stand-in and the returns): file-level validation and row triage."""
 
 from datetime import date
 from pathlib import Path
