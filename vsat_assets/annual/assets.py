@@ -123,8 +123,10 @@ def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, an
 
 @asset(
     group_name="annual",
-    description="Self-contained HTML report per financial year (plotly, opens offline): headlines, "
-    "charts with intervals by strand and area, trend, funnel and the domestic abuse months.",
+    description="Self-contained HTML report per financial year for a Police and Crime Panel (plotly, opens "
+    "offline, prints to PDF): headlines, year on year, a monthly control chart, each question by strand and area, "
+    "the ethnic-minority gap, the domestic abuse survey on rolling quarters and the funnel, every chart with its "
+    "data table. Method: docs/method.md.",
     deps=["satisfaction_annual", "satisfaction_gap", "satisfaction_rolling", "satisfaction_da_monthly",
           "survey_funnel"],
     partitions_def=financial_year_partitions,
@@ -140,7 +142,8 @@ def annual_report(
     with warehouse.get_connection() as conn:
         for year_start in years_in(*_window(context)):
             year = financial_year_of(year_start)
-            page, items = report.build_report(conn, year, year_start, survey.force_name, annual.suppress_threshold)
+            page, items = report.build_report(conn, year, year_start, survey.force_name,
+                                               annual.suppress_threshold, annual.low_base_threshold)
             path = report.report_path(year)
             write_atomically(path, page)
             context.log.info(f"{path.name}: {len(items)} headline figures")
