@@ -71,3 +71,15 @@ def visible_text(dom: str) -> str:
 
 def rendered_text(url: str, budget_ms: int = 15000, timeout: float = 90) -> str:
     return visible_text(dump_dom(url, budget_ms, timeout))
+
+
+def print_to_pdf(url: str, out: Path, budget_ms: int = 10000, timeout: float = 120) -> Path:
+    """Print `url` to a PDF as a reader's browser would (A4 from the page's @page rule), without
+    the browser's own header and footer."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    _run(["--no-pdf-header-footer", f"--virtual-time-budget={budget_ms}", f"--print-to-pdf={out}", url], timeout)
+    if not out.exists():
+        raise RuntimeError(f"chromium wrote no PDF for {url}")
+    return out

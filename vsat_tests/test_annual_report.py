@@ -109,3 +109,136 @@ def test_report_renders_in_headless_chromium(built, tmp_path):
     assert dom.count('class="main-svg"') >= 6
     png = browser.screenshot(url, tmp_path / "report.png", budget_ms=8000)
     assert _png_has_content(png)
+
+
+def _visible(page: str) -> str:
+    from vsat_tests.browser import visible_text
+
+    return visible_text(page)
+
+
+def test_every_chart_is_followed_by_its_table_with_labels_and_marks(built):
+    page, _ = report.build_report(built.conn, YEAR, YEAR_START, "Durham Constabulary", 10, 50,
+                                  produced_on=date(2026, 4, 7), synthetic=True)
+    body = page.split("<body>", 1)[1]
+    figures = body.split("<figure")[1:]
+    charted = re.findall(r'<figure class="chart" aria-describedby="table-([^"]+)"', body)
+    assert charted == ["year-on-year", "spc", "rolling", "q-whole_experience", "domestic-abuse"]
+    for chunk in figures:
+        assert "<table>" in chunk.split("</figure>", 1)[1].split("<figure", 1)[0], chunk[:200]
+    text = _visible(body)
+    for expected in ("Contents", "Produced on 7 April 2026", "Synthetic data", "April 2025 to March 2026",
+                     "Month by month: control chart", "Domestic abuse survey", "Year on year"):
+        assert expected in text, expected
+    # Labels, never codes
+    assert "Anti-social behaviour" in text and "North Durham" in text and "Whole experience" in text
+    for code in ("ASB", "NORTH_DURHAM", "whole_experience", "DOMESTIC_ABUSE", "BURGLARY"):
+        assert re.search(rf"\b{code}\b", text) is None, code
+    # The suppressed strand is marked and shows no figure; the low base is marked with its base.
+    hate = re.search(r"<tr class=\"suppressed\"><th scope=\"row\">Strand: Hate crime</th>(.*?)</tr>", page)
+    assert hate and re.findall(r"<td>(.*?)</td>", hate.group(1))[:3] == ["", "", ""]
+    assert "Suppressed: fewer than 10 respondents" in hate.group(1)
+    burglary = re.search(r"<tr class=\"low-base\"><th scope=\"row\">Strand: Burglary</th>(.*?)</tr>", page)
+    assert burglary and "<td>40</td>" in burglary.group(1) and "Low base" in burglary.group(1)
+    # Axes follow the figures instead of running from 0 to 100.
+    assert '"range":[0,100]' not in page.replace(" ", "")
+
+
+def test_year_on_year_has_both_years_and_the_change(built):
+    page, _ = _report(built)
+    table = page.split('id="table-year-on-year"')[1].split("</table>")[0]
+    assert ">2024/25<" in table and ">2025/26<" in table
+    cell = built.cell()
+    assert f"{cell['change_vs_previous_pp']:+.1f}" in table
+
+
+def test_no_synthetic_notice_for_the_force_own_records(built, monkeypatch):
+    monkeypatch.setenv("VSAT_REPORT_SOURCE", "exports")
+    page, _ = _report(built)
+    assert "Synthetic data" not in page
+    monkeypatch.setenv("VSAT_REPORT_SOURCE", "generator")
+    assert "Synthetic data" in _report(built)[0]
+
+
+def _months(*pairs):
+    return [{"month_start": date(2024, 4, 1), "respondents": n, "satisfied": s} for n, s in pairs]
+
+
+def test_p_chart_centre_limits_and_signals():
+    centre, points = report.spc_points(_months((100, 80), (400, 320), (100, 60)), run=8)
+    assert centre == pytest.approx(100 * 460 / 600)
+    p = 460 / 600
+    assert points[0]["ucl"] == pytest.approx(100 * (p + 3 * (p * (1 - p) / 100) ** 0.5))
+    assert points[1]["ucl"] - points[1]["lcl"] < points[0]["ucl"] - points[0]["lcl"]  # a bigger base, narrower
+    assert [pt["outside"] for pt in points] == [False, False, True]  # 60% is below 76.7 - 12.7
+    # eight months in a row above the centre line are a run; seven are not
+    above_below = [(100, 80)] * 8 + [(100, 70)] * 9
+    _, points = report.spc_points(_months(*above_below), run=8)
+    assert all(pt["in_run"] for pt in points[:8]) and all(pt["in_run"] for pt in points[8:])
+    _, points = report.spc_points(_months(*([(100, 80)] * 7 + [(100, 70)] * 7)), run=8)
+    assert not any(pt["in_run"] for pt in points)
+
+
+def test_domestic_abuse_on_rolling_quarters_with_low_bases_marked(built):
+    page, _ = _report(built)
+    table = page.split('id="table-domestic-abuse"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr class=\"([^\"]*)\"><th scope=\"row\">([^<]*)</th>(.*?)</tr>", table)
+    by_label = {label: (css, cells) for css, label, cells in rows}
+    # September's 15 interviews fall in the quarters ending September, October and November.
+    for quarter in ("Jul\u2013Sep 2025", "Aug\u2013Oct 2025", "Sep\u2013Nov 2025"):
+        css, cells = by_label[quarter]
+        assert css == "low-base" and "<td>15</td>" in cells and "Low base" in cells
+    assert "Oct\u2013Dec 2025" not in by_label  # no interviews in that quarter
+
+
+@pytest.fixture
+def two_full_years(tmp_path):
+    """20 interviews a month per strand, every question answered, over 2024/25 and 2025/26: a full-length report."""
+    import duckdb
+
+    from vsat_assets.resources import SURVEY_STRANDS
+
+    conn = duckdb.connect(str(tmp_path / "full.duckdb"))
+    survey = Survey(conn)
+    code = "CASE WHEN (i * 7 + m + s) % 10 < 8 THEN 1 + (i + m) % 3 ELSE 4 + (i + s) % 4 END"
+    conn.execute(f"""
+        INSERT INTO staging.survey_responses
+        SELECT d, 'F' || m || '-' || s || '-' || i, 'COMPLETE', d, {code}, {code}, {code}, {code}, {code}, 'DUR',
+               ?[s + 1], ['NORTH_DURHAM', 'EAST_DURHAM', 'SOUTH_DURHAM', 'DARLINGTON'][(s + i) % 4 + 1],
+               CASE WHEN i % 6 = 0 THEN 'ASIAN' ELSE 'WHITE' END, 1.0 + (s % 3), 'returns_test.csv'
+        FROM (SELECT m, (DATE '2024-04-01' + to_months(m))::DATE AS d FROM range(24) t(m)),
+             range({len(SURVEY_STRANDS)}) u(s), range(20) v(i)""", [list(SURVEY_STRANDS)])
+    survey.build()
+    yield survey
+    conn.close()
+
+
+@pytest.mark.slow
+def test_report_prints_to_pdf_with_every_chart_whole(two_full_years, tmp_path):
+    browser = pytest.importorskip("vsat_tests.browser")
+    import shutil
+    import subprocess
+
+    if not shutil.which("pdftotext"):
+        pytest.skip("pdftotext not installed: run scripts/install_test_deps.sh")
+    page, items = report.build_report(two_full_years.conn, YEAR, YEAR_START, "Durham Constabulary", 10, 50,
+                                      synthetic=True)
+    html_path = tmp_path / "report.html"
+    html_path.write_text(page, encoding="utf-8")
+    pdf = browser.print_to_pdf(html_path.as_uri(), tmp_path / "report.pdf")
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True,
+                          check=True).stdout
+    pages = text.split("\f")
+    flat = " ".join(text.split())
+    whole = next(h for h in items if h.question == "whole_experience")
+    for expected in (whole.sentence(), "Synthetic data", "Contents", "Produced on", "control chart",
+                     "Domestic abuse survey", "About these figures"):
+        assert expected in flat, expected
+    # Every chart's own title (drawn in its SVG) is on the same page as its caption below it: no chart is cut.
+    titles = re.findall(r'"title":\{"font":\{"size":15\},"text":"([^"]+)"', page)
+    captions = re.findall(r"<figcaption>(Figure \d+):", page)
+    assert len(titles) == len(captions) >= 10 and len(pages) > len(titles)
+    for title, caption in zip(titles, captions):
+        title = title.encode().decode("unicode_escape")
+        on = [i for i, p in enumerate(pages) if title[:40] in " ".join(p.split())]
+        assert on and any(f"{caption}:" in pages[i] for i in on), (title, caption)

@@ -307,7 +307,7 @@ def _question_section(question: str, cells: list[dict], low_base: int, suppress:
 
 
 def _gap_section(gaps: list[dict], year: str, low_base: int, suppress: int) -> Section | None:
-    if not gaps:
+    if not any(_shown(g, "gap_pp") for g in gaps):
         return None
     by_q = {g["question"]: g for g in gaps}
     fig = go.Figure()
@@ -605,12 +605,12 @@ def build_report(
     whole_gap = next((g for g in gaps if g["question"] == "whole_experience"), None)
 
     sections = [_headline_section(items, previous_year, whole_gap)]
-    if trend:
+    if any(_shown(r) for r in trend):
         sections.append(_year_on_year_section(trend, low_base, suppress))
     sections.append(_spc_section(conn, year_start, year_end, suppress))
     sections.append(_rolling_section(rolling, low_base, suppress))
     sections += [_question_section(q, [r for r in cells if r["question"] == q], low_base, suppress)
-                 for q in QUESTIONS if any(r["question"] == q for r in cells)]
+                 for q in QUESTIONS if any(r["question"] == q and _shown(r) for r in cells)]
     sections.append(_gap_section(gaps, financial_year, low_base, suppress))
     sections.append(_domestic_abuse_section(conn, year_start, year_end, low_base, suppress))
     if funnel:
