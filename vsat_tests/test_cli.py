@@ -10,8 +10,8 @@ ROOT = Path(__file__).resolve().parents[1]
 M = [sys.executable, "-m"]
 
 
-def run(args: list[str], data: Path) -> subprocess.CompletedProcess:
-    env = {"PATH": "/usr/bin:/bin", "VSAT_DATA_DIR": str(data), "HOME": str(data)}
+def run(args: list[str], data: Path, profile: str = "demo") -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "VSAT_DATA_DIR": str(data), "HOME": str(data), "VSAT_PROFILE": profile}
     return subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -35,6 +35,14 @@ CASES = {
     "generator speed: unknown option": ([sys.executable, "scripts/generator_speed.py", "--x"],
                                         "unrecognized arguments"),
 }
+
+
+def test_opt_out_without_a_key_says_so_in_one_line(tmp_path):
+    result = run([*M, "vsat_assets.sampling", "--surname", "Example", "--phone", "07700 900123"], tmp_path,
+                 profile="production")
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "VSAT_PSEUDONYM_KEY" in result.stderr
+    assert "Example" not in result.stderr and "900123" not in result.stderr
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -93,12 +93,16 @@ def publish(conn, target: Path, docs: dict[str, TableDoc], extracts_dir: Path | 
                WHERE c.database_name = 'analytics' AND c.schema_name = 'marts'
                ORDER BY c.table_name, c.column_index"""
         )
-        if extracts_dir is not None:
-            extracts.write_extracts(conn, "analytics.marts", [*tables, "lookups"], extracts_dir)
     finally:
         conn.execute("DETACH analytics")
     crash_point("publish.before_rename")
     os.replace(partial, target)
+    if extracts_dir is not None:  # from the file just published, so they never run ahead of it
+        conn.execute(f"ATTACH {sql_literal(str(target))} AS published (READ_ONLY)")
+        try:
+            extracts.write_extracts(conn, "published.marts", [*tables, "lookups"], extracts_dir)
+        finally:
+            conn.execute("DETACH published")
     return counts
 
 
