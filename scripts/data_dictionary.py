@@ -4,7 +4,6 @@
     .venv/bin/python scripts/data_dictionary.py --check README.md   # fail if it is stale (the tests do)
 """
 
-import sys
 from pathlib import Path
 
 from vsat_assets import cli

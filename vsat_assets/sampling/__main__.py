@@ -6,7 +6,6 @@ Waits for any run writing the warehouse to finish its step (the writer lock), th
 adds the entry. Nothing of the request is printed or logged, and only keyed hashes are stored.
 """
 
-import sys
 from datetime import date
 
 import duckdb
