@@ -5,6 +5,8 @@ the 1-based data row (header excluded) and the column.
 """
 
 import codecs
+import csv
+import re
 from pathlib import Path
 
 import polars as pl
@@ -43,6 +45,7 @@ def read_csv_as_strings(path: Path, error: type[FileContentError] = FileContentE
     if path.stat().st_size == 0:
         raise error(path.name, "file is empty")
     check_utf8(path, error)
+    check_row_lengths(path, error)
     try:
         frame = pl.read_csv(path, infer_schema=False)
     except pl.exceptions.NoDataError:
@@ -52,6 +55,53 @@ def read_csv_as_strings(path: Path, error: type[FileContentError] = FileContentE
         problem = "not a readable CSV (a row with more fields than the header, or unbalanced quotes?)"
         raise error(path.name, problem) from None
     return frame
+
+
+def check_row_lengths(path: Path, error: type[FileContentError] = FileContentError) -> None:
+    """Every row has as many fields as the header: a short row (a truncated last line, a blank
+    line) or a long one (an unquoted comma) means the columns cannot be trusted, so the file is
+    rejected rather than padded with blanks."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        records = csv.reader(f)
+        header = next(records, None)
+        if header is None:
+            return
+        for row, record in enumerate(records, start=1):
+            if len(record) != len(header):
+                shape = "is blank" if not record else f"has {len(record)} fields, the header {len(header)}"
+                raise error(path.name, f"the row {shape} (truncated, or a comma not quoted?)", row=row)
+
+
+# C0 control characters other than tab: a NUL or a line break inside a cell is never data.
+CONTROL_CHARACTERS = r"[\x00-\x08\x0a-\x1f]"
+
+
+def check_no_control_characters(file: str, frame: pl.DataFrame, row_column: str | None = None,
+                                error: type[FileContentError] = FileContentError) -> None:
+    """Reject the first cell (in file order) holding a control character; text columns only.
+    `row_column` holds the 1-based data row; without it the frame's own order is used."""
+    text = [c for c, t in frame.schema.items() if t == pl.String and c != row_column]
+    if not text or frame.is_empty():
+        return
+    hits = frame.select(
+        pl.int_range(pl.len()).filter(pl.col(c).str.contains(CONTROL_CHARACTERS)).first().alias(c) for c in text
+    ).row(0, named=True)
+    found = [(index, text.index(c), c) for c, index in hits.items() if index is not None]
+    if found:
+        index, _, column = min(found)
+        row = frame[row_column][index] if row_column else index + 1
+        raise error(file, "the cell holds a control character (NUL, line break or another C0 code)",
+                    row=row, column=column)
+
+
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,40}")
+
+
+def _names(columns: list[str]) -> str:
+    """Column names as given, except any not shaped like one (it could be a value from a data row)."""
+    shown = [c for c in columns if _COLUMN_NAME.fullmatch(c)]
+    hidden = len(columns) - len(shown)
+    return ", ".join(shown + ([f"{hidden} not shown"] if hidden else []))
 
 
 def check_utf8(path: Path, error: type[FileContentError] = FileContentError) -> None:
@@ -78,13 +128,17 @@ def check_utf8(path: Path, error: type[FileContentError] = FileContentError) -> 
 
 
 def check_columns(file: str, columns: list[str], expected, error: type[FileContentError] = FileContentError) -> None:
-    """Exactly the expected columns, each once (any order)."""
+    """Exactly the expected columns, each once (any order). A first line with none of them is
+    most likely a data row: its values are never repeated in the message."""
+    if not set(expected) & {c.split("_duplicated_")[0] for c in columns}:
+        raise error(file, f"the first line names none of the {len(expected)} expected columns: "
+                          "is the header row missing? (its values are not shown)")
     repeated = sorted({c.split("_duplicated_")[0] for c in columns if "_duplicated_" in c})
     if repeated:
-        raise error(file, f"column(s) appear more than once: {', '.join(repeated)}")
+        raise error(file, f"column(s) appear more than once: {_names(repeated)}")
     missing = [c for c in expected if c not in columns]
     if missing:
         raise error(file, f"missing column(s): {', '.join(missing)}")
     extra = [c for c in columns if c not in expected]
     if extra:
-        raise error(file, f"unexpected column(s): {', '.join(extra)}")
+        raise error(file, f"unexpected column(s): {_names(extra)}")

@@ -23,7 +23,7 @@ def sample_frame(rows: int = 6, ref_prefix: str = "DUR/23/") -> pl.DataFrame:
         "crime_reference": [f"{ref_prefix}{i:05d}" for i in range(rows)],
         "report_date": [f"2023-04-{i % 28 + 1:02d}" for i in range(rows)],
         "record_type": ["CRIME" if i % 2 else "ASB" for i in range(rows)],
-        "offence_code": ["058A"] * rows,
+        "offence_code": ["BURG_RES"] * rows,
         "offence_description": ["Burglary - residential"] * rows,
         "policing_area": ["NORTH_DURHAM"] * rows,
         "victim_person_id": [f"P{i:06d}" for i in range(rows)],
@@ -272,9 +272,9 @@ def test_parquet_column_of_wrong_type(tmp_path):
 def test_ragged_csv_row(tmp_path):
     path = write_csv(tmp_path, sample_frame())
     path.write_text(path.read_text() + "DUR,DUR/23/77777,2023-04-02,CRIME,x,y,z,P1,Mx,Testy,Example,,,,,,,,,,extra\n")
-    with pytest.raises(ExportFileError, match="not a readable CSV") as e:
+    with pytest.raises(ExportFileError, match="has 21 fields, the header 20") as e:
         read_export_file(path, APRIL)
-    assert_error(e.value, "reports_2023-04.csv", None, None)
+    assert_error(e.value, "reports_2023-04.csv", 7, None)
 
 
 def test_a_word_in_a_flag_column_is_not_echoed(tmp_path):

@@ -41,10 +41,10 @@ class ReportSource(ConfigurableResource):
     scale: float = 1.0
     forces: int = 1
 
-    def validate(self, month: date) -> None:
+    def validate(self, month: date, areas: tuple[str, ...]) -> None:
         """Read and check the month's export files (ExportFileError on a fault); nothing for the generator."""
         if self.kind == "exports":
-            for _ in self.frames(month, ()):
+            for _ in self.frames(month, areas):
                 pass
 
     def frames(self, month: date, areas: tuple[str, ...]) -> Iterator[pl.DataFrame]:
@@ -53,7 +53,7 @@ class ReportSource(ConfigurableResource):
             if not export_files_for_month(drop_dir, month):
                 # An absent export must not empty a stored month.
                 raise FileNotFoundError(f"no export file reports_{month:%Y-%m}*.csv|parquet in {drop_dir}")
-            yield read_month_exports(drop_dir, month)
+            yield read_month_exports(drop_dir, month, areas)
         elif self.kind == "generator":
             generator = GeneratorSettings(seed=self.seed, scale=self.scale, forces=self.forces, areas=areas)
             for frame in generate_month(month, generator):
@@ -89,7 +89,7 @@ def load_reports(
     conn.execute(report_table_ddl(REPORTS_TABLE))
     months = list(months_in(start, end))
     for month in months:
-        source.validate(month)
+        source.validate(month, areas)
     per_month: dict[str, int] = {}
     for month in months:
         frames = list(source.frames(month, areas))

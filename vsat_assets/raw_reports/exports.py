@@ -13,11 +13,17 @@ from pathlib import Path
 
 import polars as pl
 
-from vsat_assets.csv_files import FileContentError, check_columns, read_csv_as_strings
-from vsat_assets.raw_reports.schema import RECORD_TYPES, REPORT_COLUMNS, REQUIRED_COLUMNS
+from vsat_assets.csv_files import (
+    FileContentError,
+    check_columns,
+    check_no_control_characters,
+    read_csv_as_strings,
+)
+from vsat_assets.raw_reports.schema import DURHAM_AREAS, RECORD_TYPES, REPORT_COLUMNS, REQUIRED_COLUMNS
 
 SOURCE_FILE = "source_file"
-DUPLICATE_KEY = ("crime_reference", "victim_person_id")
+# A report's victim: crime references and person ids are only unique within a force.
+DUPLICATE_KEY = ("force_code", "crime_reference", "victim_person_id")
 # Values in these columns are never quoted in an error message.
 PERSONAL_COLUMNS = frozenset({
     "crime_reference", "victim_person_id", "victim_title", "victim_forename",
@@ -48,9 +54,9 @@ def export_files_for_month(drop_dir: Path, month_start: date) -> list[Path]:
     return sorted(files)
 
 
-def read_month_exports(drop_dir: Path, month_start: date) -> pl.DataFrame:
+def read_month_exports(drop_dir: Path, month_start: date, areas: tuple[str, ...] = DURHAM_AREAS) -> pl.DataFrame:
     """All files of the month, validated and concatenated (empty frame if there are none)."""
-    frames = [read_export_file(p, month_start) for p in export_files_for_month(drop_dir, month_start)]
+    frames = [read_export_file(p, month_start, areas) for p in export_files_for_month(drop_dir, month_start)]
     if not frames:
         return pl.DataFrame(schema={**REPORT_COLUMNS, SOURCE_FILE: pl.String})
     month = pl.concat(frames, how="vertical")
@@ -58,8 +64,9 @@ def read_month_exports(drop_dir: Path, month_start: date) -> pl.DataFrame:
     return month
 
 
-def read_export_file(path: Path, month_start: date) -> pl.DataFrame:
-    """One file, validated and typed, in REPORT_COLUMNS order plus ``source_file``."""
+def read_export_file(path: Path, month_start: date, areas: tuple[str, ...] = DURHAM_AREAS) -> pl.DataFrame:
+    """One file, validated and typed, in REPORT_COLUMNS order plus ``source_file``; `areas` are
+    the force's policing areas (the survey settings)."""
     path = Path(path)
     if path.suffix == ".csv":
         raw = read_csv_as_strings(path, ExportFileError)
@@ -70,12 +77,13 @@ def read_export_file(path: Path, month_start: date) -> pl.DataFrame:
     if raw.height == 0:
         raise ExportFileError(path.name, "file has no data rows")
     check_columns(path.name, raw.columns, REPORT_COLUMNS, ExportFileError)
+    check_no_control_characters(path.name, raw.select(list(REPORT_COLUMNS)), error=ExportFileError)
 
     typed = _to_report_types(path.name, _normalise(path.name, raw))
     typed = typed.with_columns(
         (pl.int_range(pl.len()) + 1).alias(_ROW), pl.lit(path.name).alias(SOURCE_FILE)
     )
-    _check_values(typed, month_start)
+    _check_values(typed, month_start, tuple(areas))
     _check_no_duplicates(typed)
     return typed.select(*REPORT_COLUMNS, SOURCE_FILE)
 
@@ -160,8 +168,15 @@ def _show(column: str, value: object) -> str:
 
 # --- content -----------------------------------------------------------------
 
-def _check_values(typed: pl.DataFrame, month_start: date) -> None:
-    """Required fields, report month and record type; the earliest failing row is reported."""
+def _offence_codes() -> list[str]:
+    from vsat_assets.raw_reports.generator import load_offence_catalogue
+
+    return load_offence_catalogue()["offence_code"].to_list()
+
+
+def _check_values(typed: pl.DataFrame, month_start: date, areas: tuple[str, ...]) -> None:
+    """Required fields, report month, record type, offence code and policing area; the earliest
+    failing row is reported."""
     month_from = month_start.replace(day=1)
     month_to = date(month_from.year + month_from.month // 12, month_from.month % 12 + 1, 1)
     checks: list[tuple[str, pl.Expr, str]] = [
@@ -176,6 +191,16 @@ def _check_values(typed: pl.DataFrame, month_start: date) -> None:
         "record_type",
         pl.col("record_type").is_not_null() & ~pl.col("record_type").is_in(RECORD_TYPES),
         f"is not a record type (expected {' or '.join(RECORD_TYPES)})",
+    ))
+    checks.append((
+        "offence_code",
+        pl.col("offence_code").is_not_null() & ~pl.col("offence_code").is_in(_offence_codes()),
+        "is not an offence code of the catalogue (vsat_assets/raw_reports/offences.csv)",
+    ))
+    checks.append((
+        "policing_area",
+        pl.col("policing_area").is_not_null() & ~pl.col("policing_area").is_in(list(areas)),
+        f"is not one of the force's policing areas ({', '.join(areas)})",
     ))
     found = typed.select(
         *(pl.col(_ROW).filter(mask).first().alias(f"row{i}") for i, (_, mask, _) in enumerate(checks))
@@ -203,5 +228,5 @@ def _check_no_duplicates(frame: pl.DataFrame) -> None:
     first = frame.filter(*(pl.col(k) == second[k] for k in keys)).row(0, named=True)
     where = f"row {first[_ROW]}" if first[SOURCE_FILE] == second[SOURCE_FILE] \
         else f"{first[SOURCE_FILE]} row {first[_ROW]}"
-    problem = f"crime_reference and victim_person_id repeat those of {where}"
+    problem = f"force_code, crime_reference and victim_person_id repeat those of {where}"
     raise ExportFileError(second[SOURCE_FILE], problem, row=second[_ROW], column="crime_reference")

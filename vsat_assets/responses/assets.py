@@ -11,6 +11,7 @@ from dagster import (
     AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
+    Config,
     ConfigurableResource,
     MaterializeResult,
     MetadataValue,
@@ -22,7 +23,7 @@ from pydantic import Field
 from vsat_assets import settings
 from vsat_assets.crash import crash_point
 from vsat_assets.partitions import monthly_partitions, months_in
-from vsat_assets.responses.returns import QUESTIONS, check_month, read_returns, returns_name, triage_sql
+from vsat_assets.responses.returns import QUESTIONS, ReturnsFileError, check_month, read_returns, returns_name, triage_sql
 from vsat_assets.sampling.opt_outs import record_contractor_opt_outs
 from vsat_assets.warehouse import ensure_schemas, scalar, transaction
 
@@ -80,6 +81,50 @@ def record_opt_outs(conn: duckdb.DuckDBPyConnection, file: str) -> int:
     )
 
 
+class ReturnsRun(Config):
+    replace_stored_responses: bool = Field(
+        default=False,
+        description="Accept a returns file that would drop responses already stored for its month (a "
+        "corrected file from the contractor that is meant to have fewer rows). Without it such a file is refused.",
+    )
+
+
+class ReturnsWouldDropResponses(ReturnsFileError):
+    """A replacement returns file would lose responses already stored."""
+
+
+def stored_before(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> None:
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE responses_stored_before AS SELECT sampling_month, survey_id
+            FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?""",
+        [start, end],
+    )
+
+
+def refuse_dropping_responses(conn: duckdb.DuckDBPyConnection) -> None:
+    """Raise if a stored response of the window is not among the ones just ingested."""
+    dropped = conn.execute(
+        f"""SELECT b.sampling_month, count(*) FILTER (WHERE r.survey_id IS NULL), count(*)
+            FROM responses_stored_before b
+            LEFT JOIN {RESPONSES_TABLE} r USING (sampling_month, survey_id)
+            GROUP BY ALL HAVING count(*) FILTER (WHERE r.survey_id IS NULL) > 0 ORDER BY 1"""
+    ).fetchall()
+    if dropped:
+        month, lost, stored = dropped[0]
+        raise ReturnsWouldDropResponses(
+            returns_name(month),
+            f"this file would drop {lost} of the {stored} responses stored for {month:%Y-%m}; nothing was changed. "
+            "If the contractor's corrected file is meant to replace them, run again with the run config "
+            "`replace_stored_responses: true` (README, 'Contractor returns')",
+        )
+
+
+def record_opt_outs_of(conn: duckdb.DuckDBPyConnection, month: date, returned: pl.DataFrame) -> int:
+    conn.register("incoming_returns", returned.to_arrow())
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE triaged AS {triage_sql()}", {"month": month})
+    return record_opt_outs(conn, returns_name(month))
+
+
 def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
     ensure_schemas(conn)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {RESPONSES_TABLE} ({_RESPONSE_COLUMNS})")
@@ -105,7 +150,7 @@ def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
     ],
 )
 def survey_responses(
-    context: AssetExecutionContext, warehouse: DuckDBResource, contractor_inbox: ContractorInbox
+    context: AssetExecutionContext, config: ReturnsRun, warehouse: DuckDBResource, contractor_inbox: ContractorInbox
 ) -> MaterializeResult:
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
@@ -115,19 +160,29 @@ def survey_responses(
     accepted = opted_out = 0
     with warehouse.get_connection() as conn:
         prepare_tables(conn)
-        with transaction(conn):
-            conn.execute(f"DELETE FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
-            conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
-            for month, returned in files.items():
-                month_accepted, month_faults, month_opt_outs = ingest_month(conn, month, returned)
-                accepted += month_accepted
-                opted_out += month_opt_outs
-                for fault, n in month_faults.items():
-                    faults[fault] = faults.get(fault, 0) + n
-                context.log.info(
-                    f"{returns_name(month)}: {month_accepted} rows accepted, {sum(month_faults.values())} quarantined"
-                )
-            crash_point("returns.before_commit")
+        try:
+            with transaction(conn):
+                stored_before(conn, start, end)
+                conn.execute(f"DELETE FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
+                conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
+                for month, returned in files.items():
+                    month_accepted, month_faults, month_opt_outs = ingest_month(conn, month, returned)
+                    accepted += month_accepted
+                    opted_out += month_opt_outs
+                    for fault, n in month_faults.items():
+                        faults[fault] = faults.get(fault, 0) + n
+                    context.log.info(
+                        f"{returns_name(month)}: {month_accepted} rows accepted, {sum(month_faults.values())} quarantined"
+                    )
+                if not config.replace_stored_responses:
+                    refuse_dropping_responses(conn)
+                crash_point("returns.before_commit")
+        except ReturnsWouldDropResponses:
+            # The file is refused, but its opt-outs are honoured all the same.
+            with transaction(conn):
+                for month, returned in files.items():
+                    record_opt_outs_of(conn, month, returned)
+            raise
         crash_point("returns.committed")
         outcomes = dict(conn.execute(
             f"SELECT outcome, count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ? "

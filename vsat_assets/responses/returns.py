@@ -6,7 +6,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from vsat_assets.csv_files import FileContentError, check_columns, read_csv_as_strings
+from vsat_assets.csv_files import FileContentError, check_columns, check_no_control_characters, read_csv_as_strings
 
 QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
 RETURNS_COLUMNS = ("survey_id", "outcome", "interview_date", *QUESTIONS)
@@ -14,7 +14,7 @@ OUTCOMES = ("COMPLETE", "REFUSED", "OPT_OUT", "NO_CONTACT", "WRONG_NUMBER")
 # Row faults, in the order they are looked for; a row is quarantined with the first.
 ROW_FAULTS = (
     "UNKNOWN_SURVEY_ID", "DUPLICATE_SURVEY_ID", "UNKNOWN_OUTCOME", "ANSWER_OUT_OF_RANGE",
-    "ANSWERS_ON_NON_COMPLETE", "BAD_INTERVIEW_DATE", "INTERVIEW_OUTSIDE_WINDOW",
+    "MISSING_ANSWER", "ANSWERS_ON_NON_COMPLETE", "BAD_INTERVIEW_DATE", "INTERVIEW_OUTSIDE_WINDOW",
 )
 
 
@@ -33,6 +33,7 @@ def read_returns(inbox: Path, month: date) -> pl.DataFrame:
         raise ReturnsFileError(path.name, f"no returns file for {month:%Y-%m} in {inbox}")
     frame = read_csv_as_strings(path, ReturnsFileError)
     check_columns(path.name, frame.columns, RETURNS_COLUMNS, ReturnsFileError)
+    check_no_control_characters(path.name, frame.select(RETURNS_COLUMNS), error=ReturnsFileError)
     if frame.is_empty():
         raise ReturnsFileError(path.name, "the file has a header but no rows")
     return (
@@ -66,6 +67,7 @@ def triage_sql() -> str:
     out_of_range = "\n".join(
         f"WHEN {q} IS NOT NULL AND NOT regexp_full_match({q}, '[1-9]') THEN '{q}'" for q in QUESTIONS
     )
+    missing = "\n".join(f"WHEN {q} IS NULL THEN '{q}'" for q in QUESTIONS)
     answers = ",\n".join(f"TRY_CAST({q} AS INTEGER) AS {q}" for q in QUESTIONS)
     return f"""
         WITH returned AS (
@@ -74,7 +76,8 @@ def triage_sql() -> str:
                    f.contact_from, f.contact_until, f.person_key, f.phone_key,
                    row_number() OVER (PARTITION BY r.survey_id ORDER BY r.row_number) AS occurrence,
                    TRY_CAST(r.interview_date AS DATE) AS interview_on,
-                   CASE {out_of_range} END AS bad_answer_column
+                   CASE {out_of_range} END AS bad_answer_column,
+                   CASE {missing} END AS missing_answer_column
             FROM incoming_returns r
             LEFT JOIN (SELECT * FROM intermediate.sampling_frame
                        WHERE report_month = $month AND selection = 'SAMPLED') f USING (survey_id)
@@ -86,6 +89,8 @@ def triage_sql() -> str:
                     WHEN occurrence > 1 THEN 'DUPLICATE_SURVEY_ID'
                     WHEN outcome IS NULL OR outcome NOT IN {OUTCOMES} THEN 'UNKNOWN_OUTCOME'
                     WHEN bad_answer_column IS NOT NULL THEN 'ANSWER_OUT_OF_RANGE'
+                    -- an interview without an answer is not complete: 8 and 9 say don't know / not applicable
+                    WHEN outcome = 'COMPLETE' AND missing_answer_column IS NOT NULL THEN 'MISSING_ANSWER'
                     WHEN outcome <> 'COMPLETE' AND ({answers_present}) THEN 'ANSWERS_ON_NON_COMPLETE'
                     WHEN interview_date IS NOT NULL AND interview_on IS NULL THEN 'BAD_INTERVIEW_DATE'
                     WHEN outcome IN ('COMPLETE', 'REFUSED', 'OPT_OUT')
@@ -96,6 +101,7 @@ def triage_sql() -> str:
                     WHEN NOT known OR occurrence > 1 THEN 'survey_id'
                     WHEN outcome IS NULL OR outcome NOT IN {OUTCOMES} THEN 'outcome'
                     WHEN bad_answer_column IS NOT NULL THEN bad_answer_column
+                    WHEN outcome = 'COMPLETE' AND missing_answer_column IS NOT NULL THEN missing_answer_column
                     WHEN outcome <> 'COMPLETE' AND ({answers_present}) THEN 'outcome'
                     ELSE 'interview_date'
                 END AS fault_column
