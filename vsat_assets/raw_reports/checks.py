@@ -21,7 +21,7 @@ RAW_REPORT_CHECK_SPECS = [
     AssetCheckSpec(COLUMNS_AND_TYPES, asset=ASSET, blocking=True,
                    description="raw.reports has exactly the export layout's columns and types"),
     AssetCheckSpec(UNIQUE_REFERENCE_PER_VICTIM, asset=ASSET, blocking=True,
-                   description="a crime reference appears at most once per victim in a month"),
+                   description="a crime reference appears at most once per victim and force in a month"),
     AssetCheckSpec(DATES_IN_PARTITION, asset=ASSET, blocking=True,
                    description="every report date lies inside its partition month"),
     AssetCheckSpec(KNOWN_OFFENCE_AND_AREA, asset=ASSET, blocking=True,
@@ -47,7 +47,7 @@ def evaluate(
 
     actual = [tuple(row) for row in conn.execute("SELECT column_name, column_type FROM (DESCRIBE raw.reports)").fetchall()]
     expected = stored_columns()
-    duplicates = scalar(f"""SELECT count(*) FROM (SELECT crime_reference, victim_person_id FROM raw.reports
+    duplicates = scalar(f"""SELECT count(*) FROM (SELECT force_code, crime_reference, victim_person_id FROM raw.reports
                             WHERE {in_window} GROUP BY ALL HAVING count(*) > 1)""")
     stored_per_month = dict(conn.execute(
         f"""SELECT strftime(report_date, '%Y-%m'), count(*) FROM raw.reports WHERE {in_window} GROUP BY ALL""",
