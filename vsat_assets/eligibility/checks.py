@@ -23,7 +23,7 @@ def every_victim_classified_once(context: AssetCheckExecutionContext, warehouse:
             """SELECT
                  (SELECT count(*) FROM raw.reports WHERE report_date >= $1 AND report_date < $2),
                  count(*),
-                 count(DISTINCT (crime_reference, victim_person_id)),
+                 count(DISTINCT (force_code, crime_reference, victim_person_id)),
                  count(*) FILTER (WHERE (exclusion_reason IS NULL) = (survey_id IS NULL))
                FROM intermediate.victim_eligibility WHERE report_date >= $1 AND report_date < $2""",
             params,
