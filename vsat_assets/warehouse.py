@@ -105,10 +105,13 @@ def writer_lock(database: str | Path, wait_seconds: float = 3600) -> Iterator[No
 
 
 class WarehouseResource(DuckDBResource):
-    """DuckDBResource whose connections wait for the writer lock instead of failing on it."""
+    """DuckDBResource whose connections wait for the writer lock instead of failing on it, and
+    refuse to open without a usable pseudonym key (vsat_assets/keys.py)."""
 
     @contextmanager
     def get_connection(self):
+        # No step of any run touches the warehouse without a usable pseudonym key (PseudonymKeyError).
+        settings.key_ring()
         if self.database == ":memory:":
             with super().get_connection() as conn:
                 yield conn

@@ -71,3 +71,16 @@ def test_a_changed_key_is_refused_and_a_rotated_one_keeps_every_exclusion(
     assert frame == {surveyed: "RECENTLY_SURVEYED", "TST-NEWCOMER": "SAMPLED"}
     handed_off = (tmp_path / "outbox" / "handoff_2024-05.csv").read_text()
     assert "07700900998" not in handed_off and "07700900997" in handed_off
+
+
+def test_no_step_of_any_run_opens_the_warehouse_without_a_key(
+    resources, tmp_path, materialize_vsat, failure_messages, monkeypatch
+):
+    monkeypatch.setenv("VSAT_PROFILE", "production")
+    monkeypatch.delenv("VSAT_PSEUDONYM_KEY", raising=False)
+
+    result = materialize_vsat(resources, selection=("offence_catalogue",))
+
+    assert not result.success
+    assert "PseudonymKeyError: VSAT_PSEUDONYM_KEY is not set" in "\n".join(failure_messages(result))
+    assert not (tmp_path / "warehouse.duckdb").exists()
