@@ -38,7 +38,8 @@ sql: install
 
 # The contractor stand-in: answer every hand-off in the outbox that has no returns yet.
 contractor: install
-	$(BIN)/python -m vsat_assets.contractor_sim --outbox $(VSAT_DATA_DIR)/outbox --inbox $(VSAT_DATA_DIR)/inbox
+	$(BIN)/python -m vsat_assets.contractor_sim --outbox $(VSAT_DATA_DIR)/outbox --inbox $(VSAT_DATA_DIR)/inbox \
+		--reports-db $(VSAT_DATA_DIR)/vsat.duckdb
 
 # A financial year at Durham and at national scale, through Dagster and on the bare engine.
 bench: install

@@ -16,6 +16,7 @@ import duckdb
 from dagster import AssetSelection, DagsterInstance, materialize
 
 from vsat_assets import cli, settings
+from vsat_assets.contractor_sim.profiles import profiles_from_reports
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.definitions import defs
 from vsat_assets.annual.report import report_path
@@ -54,13 +55,14 @@ def run(instance: DagsterInstance, selection: AssetSelection, first: str, last: 
 
 
 def answer_handoffs() -> None:
-    """The stand-in plays the contractor. It is told each survey_id's area, which a real
-    contractor never is, so that its answers can vary by area."""
-    with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
-        areas = dict(conn.execute("SELECT survey_id, policing_area FROM intermediate.sampled_cohort").fetchall())
+    """The stand-in plays the contractor from the planted truth. The simulation harness reads
+    each victim's area, age band and ethnic group from the records export as landed
+    (raw.reports, matched by recomputing the survey_id pseudonym), never from the
+    pipeline's own tables or the hand-off."""
+    profiles = profiles_from_reports(settings.warehouse_path(), settings.pseudonym_key()[0])
     outbox, inbox = settings.data_dir() / "outbox", settings.data_dir() / "inbox"
     for handoff in sorted(outbox.glob("handoff_*.csv")):
-        returns = simulate_returns(handoff, inbox, areas=areas)
+        returns = simulate_returns(handoff, inbox, profiles=profiles)
         print(f"contractor stand-in: {handoff.name} -> {returns.name}")
 
 

@@ -10,6 +10,7 @@ from vsat_assets.contractor_sim.simulate import (
     RETURNS_COLUMNS,
     ContractorSettings,
     ManifestMismatch,
+    Profile,
     simulate_returns,
 )
 
@@ -20,5 +21,6 @@ __all__ = [
     "RETURNS_COLUMNS",
     "ContractorSettings",
     "ManifestMismatch",
+    "Profile",
     "simulate_returns",
 ]

@@ -1,7 +1,7 @@
 """CLI: simulate returns for every hand-off in the outbox that has none yet.
 
     python -m vsat_assets.contractor_sim --outbox DIR --inbox DIR \
-        [--month YYYY-MM ...] [--seed N] [--areas FILE.csv]
+        [--month YYYY-MM ...] [--seed N] [--reports-db WAREHOUSE.duckdb]
 
 Prints one line per hand-off: file names, row count and outcome counts. It never
 prints a cell of the hand-off other than counts.
@@ -34,7 +34,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--month", action="append", default=[], metavar="YYYY-MM",
                    help="only these sampling months (repeatable)")
     p.add_argument("--seed", type=int, default=ContractorSettings.seed)
-    p.add_argument("--areas", type=Path, help="CSV with survey_id,area (simulation aid)")
+    p.add_argument("--reports-db", type=Path,
+                   help="warehouse whose raw.reports give each victim's area, age and ethnicity "
+                        "(simulation harness; needs the force's pseudonym key in VSAT_PSEUDONYM_KEY)")
     return p.parse_args(argv)
 
 
@@ -48,11 +50,13 @@ def _handoffs(outbox: Path, months: list[str]) -> tuple[list[Path], list[str]]:
     return [p for p in found if p.name in wanted], missing
 
 
-def _read_areas(path: Path | None) -> dict[str, str] | None:
+def _read_profiles(path: Path | None) -> dict | None:
     if path is None:
         return None
-    frame = pl.read_csv(path, infer_schema=False, columns=["survey_id", "area"])
-    return dict(zip(frame["survey_id"].to_list(), frame["area"].to_list()))
+    from vsat_assets import settings
+    from vsat_assets.contractor_sim.profiles import profiles_from_reports
+
+    return profiles_from_reports(path, settings.pseudonym_key()[0])
 
 
 def _summary(handoff: Path, returns: Path) -> str:
@@ -68,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.outbox.is_dir():
         raise FileNotFoundError(f"{args.outbox}: no such folder (--outbox)")
     settings = ContractorSettings(seed=args.seed)
-    areas = _read_areas(args.areas)
+    profiles = _read_profiles(args.reports_db)
     handoffs, missing = _handoffs(args.outbox, args.month)
     for name in missing:
         print(f"ERROR {name}: not in outbox", file=sys.stderr)
@@ -79,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{handoff.name}: {target.name} already present, skipped")
             continue
         try:
-            written = simulate_returns(handoff, args.inbox, settings, areas)
+            written = simulate_returns(handoff, args.inbox, settings, profiles)
         except ManifestMismatch as e:
             print(f"ERROR {e}", file=sys.stderr)
             status = 1

@@ -21,11 +21,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from statistics import NormalDist
 from typing import Mapping
 
 import numpy as np
 import polars as pl
+
+from vsat_assets.contractor_sim.truth import Truth, financial_year_start
 
 HANDOFF_COLUMNS = ("survey_id", "title", "forename", "surname", "phone_number",
                    "survey_strand", "report_date", "contact_from", "contact_until")
@@ -48,32 +49,13 @@ def _d(**kw: float) -> dict[str, float]:
 
 @dataclass(frozen=True)
 class ContractorSettings:
-    """Knobs of the stand-in; defaults calibrated on domain.md section 6."""
+    """Knobs of the stand-in. Who is satisfied and who responds come from ``truth``."""
 
     seed: int = 7
-    # Outcome shares over the typical strand mix (sum to 1).
+    truth: Truth = field(default_factory=Truth)
+    # Shares of the outcomes other than COMPLETE (split in these proportions).
     outcome_shares: Mapping[str, float] = field(default_factory=lambda: _d(
         COMPLETE=0.50, REFUSED=0.15, OPT_OUT=0.03, NO_CONTACT=0.25, WRONG_NUMBER=0.07))
-    # Percentage points added to COMPLETE (taken from NO_CONTACT) per strand;
-    # centred over typical_strand_mix before use.
-    strand_response_pp: Mapping[str, float] = field(default_factory=lambda: _d(
-        BURGLARY=4.0, VEHICLE=2.0, VIOLENCE=-3.0, CRIMINAL_DAMAGE=1.0, HARASSMENT=-2.0,
-        FRAUD=1.0, HATE=-2.0, ASB=0.0, DOMESTIC_ABUSE=-5.0))
-    # Satisfied share (codes 1-3 among 1-7) per question: Durham's published results.
-    satisfaction_targets: Mapping[str, float] = field(default_factory=lambda: _d(
-        ease_of_contact=0.96, actions_taken=0.85, kept_informed=0.78, treatment=0.93,
-        whole_experience=0.82))
-    # Log-odds shifts of satisfaction; the per-question intercept absorbs their mean.
-    strand_satisfaction_logit: Mapping[str, float] = field(default_factory=lambda: _d(
-        BURGLARY=0.45, VEHICLE=0.35, VIOLENCE=0.0, CRIMINAL_DAMAGE=0.10, HARASSMENT=-0.30,
-        FRAUD=-0.10, HATE=-0.15, ASB=-0.25, DOMESTIC_ABUSE=0.20))
-    # Small area effects (about +-2pp at 80%); centred to mean zero before use.
-    area_satisfaction_logit: Mapping[str, float] = field(default_factory=lambda: _d(
-        NORTH_DURHAM=0.10, EAST_DURHAM=-0.12, SOUTH_DURHAM=0.0, DARLINGTON=0.06))
-    # Strand mix of a typical general-survey month, used only for centring.
-    typical_strand_mix: Mapping[str, float] = field(default_factory=lambda: _d(
-        ASB=0.40, VIOLENCE=0.10, CRIMINAL_DAMAGE=0.06, BURGLARY=0.05, VEHICLE=0.04,
-        HARASSMENT=0.04, FRAUD=0.02, HATE=0.01))
     # Share of a question's variance that is the respondent's general mood.
     latent_correlation: float = 0.5
     # Split of satisfied answers over codes 1,2,3 and dissatisfied over 4..7.
@@ -85,6 +67,15 @@ class ContractorSettings:
     not_applicable: Mapping[str, float] = field(default_factory=lambda: _d(
         ease_of_contact=0.01, actions_taken=0.05, kept_informed=0.05, treatment=0.005,
         whole_experience=0.002))
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What the harness knows of a victim from the records (never from the pipeline)."""
+
+    area: str = ""
+    age_band: str = ""
+    ethnic_group: str = ""
 
 
 # ------------------------------------------------------------- deterministic draws
@@ -131,88 +122,35 @@ _S_OUTCOME, _S_DAY, _S_LATENT = 0, 1, 2          # latent uses 2 and 3
 _S_QUESTION = 4                                  # 3 per question from here
 
 
-# ------------------------------------------------------------------ calibration
-def _expit(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def _centred(offsets: Mapping[str, float], weights: Mapping[str, float]) -> dict[str, float]:
-    """Offsets minus their weighted mean (equal weights when `weights` is empty)."""
-    w = {k: weights.get(k, 0.0) for k in offsets} if weights else dict.fromkeys(offsets, 1.0)
-    total = sum(w.values()) or 1.0
-    mean = sum(offsets[k] * w[k] for k in offsets) / total
-    return {k: v - mean for k, v in offsets.items()}
-
-
-def complete_share_by_strand(settings: ContractorSettings) -> dict[str, float]:
-    base = settings.outcome_shares["COMPLETE"]
-    pp = _centred(settings.strand_response_pp, settings.typical_strand_mix)
-    return {s: base + v / 100.0 for s, v in pp.items()}
-
-
-def _intercept(target: float, respondent_mix: Mapping[str, float],
-               offsets: Mapping[str, float]) -> float:
-    """Log-odds intercept b with sum_s mix_s * expit(b + offset_s) == target (bisection)."""
-    total = sum(respondent_mix.values())
-    lo, hi = -20.0, 20.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        mean = sum(w * _expit(mid + offsets.get(s, 0.0))
-                   for s, w in respondent_mix.items()) / total
-        lo, hi = (mid, hi) if mean < target else (lo, mid)
-    return (lo + hi) / 2
-
-
-def satisfaction_logits(settings: ContractorSettings) -> dict[str, dict[str, float]]:
-    """question -> strand -> log-odds of satisfied, before the area shift.
-
-    Intercepts are solved over the typical mix of *respondents* (hand-off mix times
-    each strand's completion share), so realised satisfaction meets the targets.
-    Strands outside the table use the intercept alone.
-    """
-    complete = complete_share_by_strand(settings)
-    mix = {s: w * complete.get(s, settings.outcome_shares["COMPLETE"])
-           for s, w in settings.typical_strand_mix.items()}
-    offsets = settings.strand_satisfaction_logit
-    out = {}
-    for q in QUESTIONS:
-        b = _intercept(settings.satisfaction_targets[q], mix, offsets)
-        out[q] = {s: b + v for s, v in offsets.items()} | {"": b}
-    return out
-
-
 # ------------------------------------------------------------------ the model
-def _lookup(col: pl.Series, table: Mapping[str, float], default: float) -> np.ndarray:
-    return col.replace_strict(dict(table), default=default, return_dtype=pl.Float64).to_numpy()
+def draw_outcomes(keys: np.ndarray, strands, profile: dict[str, np.ndarray],
+                  settings: ContractorSettings) -> np.ndarray:
+    """Outcome per row: COMPLETE with the truth's response probability (profile and mood),
+    otherwise one of the other outcomes in their usual proportions."""
+    mood = _normal(keys, _S_LATENT)
+    complete = settings.truth.response_probability(strands, profile["age_band"], profile["ethnic_group"], mood)
+    others = [o for o in OUTCOMES if o != "COMPLETE"]
+    other_shares = np.array([settings.outcome_shares[o] for o in others])
+    cum = np.cumsum(other_shares) / other_shares.sum()
+    u = _uniform(keys, _S_OUTCOME)
+    # u < complete -> COMPLETE; otherwise rescale u over the remaining outcomes
+    rescaled = (u - complete) / np.maximum(1.0 - complete, 1e-12)
+    rest = np.minimum((rescaled[:, None] >= cum[None, :-1]).sum(axis=1), len(others) - 1)
+    return np.where(u < complete, "COMPLETE", np.array(others)[rest])
 
 
-def draw_outcomes(keys: np.ndarray, strands: pl.Series, settings: ContractorSettings) -> np.ndarray:
-    """Outcome per row; a strand's extra completions come out of NO_CONTACT."""
-    shares = settings.outcome_shares
-    complete = _lookup(strands, complete_share_by_strand(settings), shares["COMPLETE"])
-    probs = np.column_stack([
-        complete, np.full_like(complete, shares["REFUSED"]), np.full_like(complete, shares["OPT_OUT"]),
-        shares["NO_CONTACT"] + shares["COMPLETE"] - complete,
-        np.full_like(complete, shares["WRONG_NUMBER"])])
-    cum = np.cumsum(probs, axis=1)
-    u = _uniform(keys, _S_OUTCOME) * cum[:, -1]
-    index = (u[:, None] >= cum[:, :-1]).sum(axis=1)
-    return np.array(OUTCOMES)[index]
-
-
-def draw_answers(keys: np.ndarray, strands: pl.Series, areas: pl.Series,
+def draw_answers(keys: np.ndarray, strands, profile: dict[str, np.ndarray], years,
                  settings: ContractorSettings) -> dict[str, np.ndarray]:
     """Answer code (1-9) per row and question, for every row (blanking is the caller's)."""
     rho = settings.latent_correlation
     latent = _normal(keys, _S_LATENT)
-    area_shift = _lookup(areas, _centred(settings.area_satisfaction_logit, {}), 0.0)
     sat_cum = np.cumsum(settings.satisfied_split)[:-1] / sum(settings.satisfied_split)
     dis_cum = np.cumsum(settings.dissatisfied_split)[:-1] / sum(settings.dissatisfied_split)
-    logits = satisfaction_logits(settings)
     answers = {}
     for i, q in enumerate(QUESTIONS):
         stream = _S_QUESTION + 3 * i
-        logit = _lookup(strands, logits[q], logits[q][""]) + area_shift
+        logit = settings.truth.satisfaction_logit(
+            q, strands, profile["area"], profile["age_band"], profile["ethnic_group"], years)
         p_satisfied = 1.0 / (1.0 + np.exp(-logit))
         mood = math.sqrt(rho) * latent + math.sqrt(1 - rho) * _normal(keys, stream)
         rank = _norm_cdf(-mood)          # uniform; small = happiest
@@ -225,6 +163,13 @@ def draw_answers(keys: np.ndarray, strands: pl.Series, areas: pl.Series,
         code = np.where(u < n_a, 9, np.where(u < n_a + d_k, 8, code))
         answers[q] = code.astype(np.int8)
     return answers
+
+
+def profile_arrays(ids: list[str], profiles: Mapping[str, Profile] | None) -> dict[str, np.ndarray]:
+    """Per-row area, age band and ethnic group ('' where the harness knows nothing)."""
+    found = [(profiles or {}).get(i, Profile()) for i in ids]
+    return {name: np.array([getattr(p, name) for p in found], dtype=object)
+            for name in ("area", "age_band", "ethnic_group")}
 
 
 # ------------------------------------------------------------------ files
@@ -276,21 +221,25 @@ def read_handoff(handoff_csv: Path) -> pl.DataFrame:
     if frame.height != manifest.get("rows"):
         raise ManifestMismatch(f"{handoff_csv.name}: {frame.height} rows, manifest says "
                                f"{manifest.get('rows')!r}")
-    keep = ["survey_id", "survey_strand", "contact_from", "contact_until"]
+    keep = ["survey_id", "survey_strand", "report_date", "contact_from", "contact_until"]
     return frame.select(pl.col(keep).str.strip_prefix("'")).with_columns(
-        pl.col("contact_from", "contact_until").str.to_date("%Y-%m-%d"))
+        pl.col("report_date", "contact_from", "contact_until").str.to_date("%Y-%m-%d"))
 
 
 def simulate_frame(handoff: pl.DataFrame, settings: ContractorSettings = ContractorSettings(),
-                   areas: Mapping[str, str] | None = None) -> pl.DataFrame:
-    """Returns rows (contract layout, answers Int8 with nulls) for a read hand-off."""
+                   profiles: Mapping[str, Profile] | None = None) -> pl.DataFrame:
+    """Returns rows (contract layout, answers Int8 with nulls) for a read hand-off.
+
+    ``profiles`` (survey_id -> Profile) is what the simulation harness read from the
+    records; the hand-off itself carries no area, age or ethnicity.
+    """
     ids = handoff["survey_id"]
     keys = _row_keys(settings.seed, ids.to_list())
-    strands = handoff["survey_strand"].fill_null("")
-    area = (ids.replace_strict(dict(areas), default="", return_dtype=pl.String)
-            if areas else pl.Series([""] * len(ids), dtype=pl.String))
-    outcome = draw_outcomes(keys, strands, settings)
-    answers = draw_answers(keys, strands, area, settings)
+    strands = handoff["survey_strand"].fill_null("").to_numpy()
+    profile = profile_arrays(ids.to_list(), profiles)
+    years = np.array([financial_year_start(d) for d in handoff["report_date"].to_list()])
+    outcome = draw_outcomes(keys, strands, profile, settings)
+    answers = draw_answers(keys, strands, profile, years, settings)
     window = (handoff["contact_until"] - handoff["contact_from"]).dt.total_days().to_numpy()
     day = np.floor(_uniform(keys, _S_DAY) * (window + 1)).astype(np.int64)
     complete = pl.col("outcome") == "COMPLETE"
@@ -317,15 +266,15 @@ def _write_atomic(frame: pl.DataFrame, target: Path) -> None:
 
 def simulate_returns(handoff_csv: Path, inbox: Path,
                      settings: ContractorSettings = ContractorSettings(),
-                     areas: Mapping[str, str] | None = None) -> Path:
+                     profiles: Mapping[str, Profile] | None = None) -> Path:
     """Write `<inbox>/returns_YYYY-MM.csv` for a hand-off file; return its path.
 
-    `areas` (survey_id -> policing area) is a simulation aid for area effects; the
-    hand-off itself carries no area.
+    `profiles` (survey_id -> Profile) comes from the simulation harness (see profiles.py);
+    without it every victim has the typical profile's effects switched off.
     """
     handoff_csv = Path(handoff_csv)
     target = returns_path_for(handoff_csv, inbox)
-    frame = simulate_frame(read_handoff(handoff_csv), settings, areas)
+    frame = simulate_frame(read_handoff(handoff_csv), settings, profiles)
     target.parent.mkdir(parents=True, exist_ok=True)
     _write_atomic(frame, target)
     return target

@@ -1,0 +1,38 @@
+"""The simulation harness's view of the victims: their profile read from the records.
+
+A real contractor knows nothing about a victim beyond the hand-off. The stand-in needs
+each victim's area, age band and ethnic group to play the planted truth, so the harness
+reads them from the records system's export as landed (`raw.reports`), never from the
+pipeline's own tables or the hand-off. The hand-off carries no crime reference, so the
+harness recomputes each report's survey_id with the same keyed pseudonym the pipeline
+uses (it runs with the force's key, as only a test harness may).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from vsat_assets.contractor_sim.simulate import Profile
+from vsat_assets.contractor_sim.truth import AGE_BANDS, UNKNOWN
+from vsat_assets.privacy import register_pseudonym_function
+
+_AGE_BAND_SQL = f"""case
+    when victim_age is null then '{UNKNOWN}'
+    when victim_age <= 29 then '{AGE_BANDS[0]}' when victim_age <= 44 then '{AGE_BANDS[1]}'
+    when victim_age <= 59 then '{AGE_BANDS[2]}' else '{AGE_BANDS[3]}' end"""
+_ETHNIC_SQL = """case when victim_ethnicity = 'WHITE' then 'WHITE'
+    when victim_ethnicity in ('MIXED', 'ASIAN', 'BLACK', 'OTHER') then 'ETHNIC_MINORITY' else 'NOT_STATED' end"""
+
+
+def profiles_from_reports(warehouse: Path, key: bytes) -> dict[str, Profile]:
+    """survey_id -> Profile for every victim in raw.reports of the warehouse file (read-only)."""
+    with duckdb.connect(str(warehouse), read_only=True) as conn:
+        register_pseudonym_function(conn, key, "harness_pseudonym")
+        rows = conn.execute(f"""
+            select harness_pseudonym(force_code || '/' || victim_person_id, crime_reference),
+                   policing_area, {_AGE_BAND_SQL}, {_ETHNIC_SQL}
+            from (select *, date_sub('year', victim_date_of_birth, report_date) as victim_age from raw.reports)
+            where victim_person_id is not null and crime_reference is not null""").fetchall()
+    return {sid: Profile(area or "", band, group) for sid, area, band, group in rows}
