@@ -10,7 +10,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from vsat_assets.annual import checks, tables
+from vsat_assets.annual import checks, disclosure, tables
 from vsat_assets.annual.stats import Z95, estimate
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_runner.assets import PROJECT_DIR
@@ -52,11 +52,16 @@ class Survey:
     def build(self, window=ALL_MONTHS):
         models = discover_models(PROJECT_DIR)
         build_model(self.conn, models["responses"], models, SurveySettings().model_vars(), window)
+        # No frame here: the respondents stand for themselves (calibration is tested in test_weighting.py).
+        self.conn.execute("UPDATE marts.responses SET calibrated_weight = design_weight WHERE outcome = 'COMPLETE'")
         for year in (FY_2024, FY_2025):
-            tables.write(self.conn, tables.ANNUAL, tables.annual_sql(THRESHOLDS, *year), year)
-            tables.write(self.conn, tables.GAP, tables.gap_sql(THRESHOLDS, *year), year)
+            tables.write(self.conn, tables.ANNUAL, tables.annual_sql(THRESHOLDS, *year), year,
+                         lambda c, y=year: disclosure.finalise_annual(c, *y, THRESHOLDS))
+            tables.write(self.conn, tables.GAP, tables.gap_sql(THRESHOLDS, *year), year,
+                         lambda c, y=year: disclosure.finalise_gap(c, *y, THRESHOLDS))
         tables.write(self.conn, tables.ROLLING, tables.rolling_sql(THRESHOLDS), None)
         tables.write(self.conn, tables.DA_MONTHLY, tables.da_monthly_sql(THRESHOLDS, *window), window)
+        tables.write(self.conn, tables.DA_QUARTERLY, tables.da_quarterly_sql(THRESHOLDS, *window), window)
 
     def cell(self, year="2025/26", question="whole_experience", strand="ALL", area="ALL") -> dict:
         result = self.conn.execute(
@@ -92,19 +97,20 @@ def test_weighted_cell_matches_the_hand_calculation(survey):
     valid = [(c, w) for c, w in zip(codes, weights) if c is not None and c <= 7]
     total = sum(w for _, w in valid)  # 16
     p = sum(w for c, w in valid if c <= 3) / total  # 9/16
-    n_eff = total ** 2 / sum(w * w for _, w in valid)  # 256/30
+    # Taylor linearisation, one stratum: v = n/(n-1) * sum (z - zbar)^2, z = w (y - p) / W
+    z = [w * ((c <= 3) - p) / total for c, w in valid]
+    v = len(z) / (len(z) - 1) * sum((zi - sum(z) / len(z)) ** 2 for zi in z)
+    n_eff = p * (1 - p) / v
     low, high = wilson_by_hand(p, n_eff)
     for strand in ("ALL", "ASB"):
         cell = survey.cell(strand=strand)
         assert cell["respondents"] == 10
         assert cell["satisfied_pct"] == pytest.approx(100 * 9 / 16)
-        assert cell["effective_n"] == pytest.approx(256 / 30)
+        assert cell["effective_n"] == pytest.approx(n_eff)
+        assert cell["standard_error"] == pytest.approx(100 * math.sqrt(v))
         assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((low, high))
         assert cell["completely_or_very_pct"] == pytest.approx(100 * 6 / 16)
         assert cell["low_base"] and not cell["suppressed"]
-    expected = estimate(codes, weights)
-    assert survey.cell()["ci_low"] == pytest.approx(expected.ci_low)
-    assert survey.cell()["ci_high"] == pytest.approx(expected.ci_high)
 
 
 def test_cells_by_strand_area_and_both(survey):
@@ -124,7 +130,8 @@ def test_small_cells_are_suppressed_and_flagged(survey):
     survey.add(date(2025, 4, 1), [1, 1, 5, 6, 7], strand="HATE", area="DARLINGTON")
     survey.build()
     hate = survey.cell(strand="HATE")
-    assert hate["respondents"] == 5 and hate["suppressed"] and hate["low_base"]
+    # suppressed cells show no base at all
+    assert hate["respondents"] is None and hate["suppressed"] and hate["effective_n"] is None
     assert hate["satisfied_pct"] is None and hate["ci_low"] is None and hate["ci_high"] is None
     assert hate["completely_or_very_pct"] is None
     darlington = survey.cell(area="DARLINGTON")
@@ -145,7 +152,7 @@ def test_domestic_abuse_is_not_in_the_general_tables(survey):
     da = dict(((m, q), (n, pct, sup)) for m, q, n, pct, sup in survey.conn.execute(
         "SELECT month, question, respondents, satisfied_pct, suppressed FROM marts.satisfaction_da_monthly").fetchall())
     assert da[("2025-07", "whole_experience")] == (15, 0.0, False)
-    assert da[("2025-08", "whole_experience")] == (2, None, True)
+    assert da[("2025-08", "whole_experience")] == (None, None, True)  # suppressed: no base shown
 
 
 def test_change_vs_previous_year_and_its_significance(survey):
@@ -184,7 +191,8 @@ def test_hmic_figure_1200_respondents_at_88_6_is_plus_or_minus_1_8(survey):
     survey.add(date(2025, 9, 1), [1] * 1063 + [5] * 137, [3.5] * 1200)
     survey.build()
     cell = survey.cell()
-    assert cell["respondents"] == 1200 and cell["effective_n"] == pytest.approx(1200)
+    # one stratum, equal weights: the Taylor variance is p(1-p)/(n-1), so n* = n - 1
+    assert cell["respondents"] == 1200 and cell["effective_n"] == pytest.approx(1199)
     assert round(cell["satisfied_pct"], 1) == 88.6
     assert round((cell["ci_high"] - cell["ci_low"]) / 2, 1) == 1.8
 

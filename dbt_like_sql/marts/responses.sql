@@ -9,6 +9,8 @@ select
     survey_strand,
     policing_area as area,
     design_weight,
+    -- set by the annual response_weights asset (non-response calibration of the financial year)
+    cast(null as double) as calibrated_weight,
     outcome,
     ease_of_contact,
     actions_taken,

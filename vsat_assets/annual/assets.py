@@ -15,7 +15,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
-from vsat_assets.annual import hmicfrs, tables
+from vsat_assets.annual import disclosure, hmicfrs, tables, weighting
 from vsat_assets.annual.checks import build_checks
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.atomic import write_atomically
@@ -48,14 +48,15 @@ def _headline_table(conn, window: tuple[date, date]) -> dict:
     return {"headlines": MetadataValue.md(report.headline_markdown(report.headlines(conn, year)))}
 
 
-def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual", extra=None):
+def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual", extra=None,
+                 finalise=None, deps=("response_weights",)):
     """An asset writing one satisfaction table from marts.responses."""
 
     @asset(
         name=table.name.split(".")[1],
         group_name=group,
         description=description,
-        deps=["responses"],
+        deps=["responses", *deps],
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
         kinds={"duckdb", "sql"},
@@ -63,9 +64,11 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
     )
     def _asset(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
         window = _window(context) if partitions_def else None
-        query = build_sql(annual.thresholds(), *(window or ()))
+        thresholds = annual.thresholds()
+        query = build_sql(thresholds, *(window or ()))
+        after = (lambda c: finalise(c, *window, thresholds)) if finalise else None
         with warehouse.get_connection() as conn:
-            written = tables.write(conn, table, query, window)
+            written = tables.write(conn, table, query, window, after)
             total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
             more = extra(conn, window) if extra and window else {}
         context.log.info(f"{table.name}: wrote {written} rows")
@@ -79,12 +82,12 @@ satisfaction_annual = _table_asset(
     "Satisfaction per financial year, question, strand and area (force total, by strand, by area, strand x "
     "area), general survey only, with the change from the previous year. The analysts' contract. "
     "Method: docs/method.md.",
-    financial_year_partitions, tables.annual_sql, extra=_headline_table,
+    financial_year_partitions, tables.annual_sql, extra=_headline_table, finalise=disclosure.finalise_annual,
 )
 satisfaction_gap = _table_asset(
     tables.GAP, "Satisfaction of white and ethnic-minority victims per year and question, and the gap (SPI 1.2). "
     "Method: docs/method.md.",
-    financial_year_partitions, tables.gap_sql,
+    financial_year_partitions, tables.gap_sql, finalise=disclosure.finalise_gap,
 )
 satisfaction_rolling = _table_asset(
     tables.ROLLING, "Whole-experience satisfaction over rolling 12 months to each quarter end, general survey. "
@@ -95,7 +98,39 @@ satisfaction_da_monthly = _table_asset(
     tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question. Method: docs/method.md.",
     monthly_partitions, tables.da_monthly_sql,
     group="responses",  # monthly, so it is refreshed with each month's returns (jobs select by group)
+    deps=(),
 )
+satisfaction_da_quarterly = _table_asset(
+    tables.DA_QUARTERLY, "The domestic abuse survey's satisfaction over rolling quarters (three months to each month). "
+    "Method: docs/method.md.",
+    monthly_partitions, tables.da_quarterly_sql, group="responses", deps=(),
+)
+
+
+@asset(
+    group_name="annual",
+    description="Non-response weights: each financial year's completed interviews (general and domestic abuse "
+    "surveys apart) raked to the eligible victims by stratum, age band and ethnic group, then trimmed; written to "
+    "marts.responses.calibrated_weight, with the weighting efficiency in marts.weighting_summary.",
+    deps=["responses", "sampling_frame", "stg_reports"],
+    partitions_def=financial_year_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"duckdb", "samplics"},
+)
+def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
+    summaries = []
+    with warehouse.get_connection() as conn:
+        for year_start in years_in(*_window(context)):
+            year = financial_year_of(year_start)
+            rows = weighting.calibrate_year(conn, year, year_start, date(year_start.year + 1, 4, 1))
+            summaries += rows
+            for row in rows:
+                context.log.info(f"{year} {row['survey']}: {row['respondents']} respondents, weighting efficiency "
+                                 f"{row['weighting_efficiency']:.3f}, {row['trimmed']} trimmed")
+    return MaterializeResult(metadata={
+        f"{r['financial_year']} {r['survey']} weighting_efficiency": round(r["weighting_efficiency"], 4)
+        for r in summaries
+    })
 
 
 @asset(
@@ -154,7 +189,8 @@ def annual_report(
 
 
 ANNUAL_ASSETS: list = [
-    satisfaction_annual, satisfaction_gap, satisfaction_rolling, satisfaction_da_monthly, hmicfrs_export,
+    response_weights, satisfaction_annual, satisfaction_gap, satisfaction_rolling, satisfaction_da_monthly,
+    satisfaction_da_quarterly, hmicfrs_export,
     annual_report,
 ]
 ANNUAL_CHECKS: list = build_checks()

@@ -23,7 +23,7 @@ PERSONAL_COLUMN_PATTERN = (
 PHONE_VALUE_PATTERN = r"(^|[^0-9A-Za-z])(\+44 ?(\(0\))? ?|0)[1-9][0-9 ]{8,11}[0-9]($|[^0-9A-Za-z])"
 CRIME_REFERENCE_PATTERN = r"/[CA]/[0-9]"
 
-_ESTIMATE_TABLES = (tables.ANNUAL, tables.ROLLING, tables.DA_MONTHLY)
+_ESTIMATE_TABLES = (tables.ANNUAL, tables.ROLLING, tables.DA_MONTHLY, tables.DA_QUARTERLY)
 _EPSILON = 1e-9
 
 
@@ -52,8 +52,9 @@ def small_published_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table, s
                OR (gap_pp IS NOT NULL AND suppressed)""")
     return _count(conn, f"""
         SELECT count(*) FROM {table.name}
-        WHERE (NOT suppressed OR satisfied_pct IS NOT NULL OR ci_low IS NOT NULL OR ci_high IS NOT NULL)
-          AND respondents < {suppress}""")
+        WHERE (NOT suppressed AND respondents < {suppress})
+           OR (suppressed AND (satisfied_pct IS NOT NULL OR ci_low IS NOT NULL OR ci_high IS NOT NULL
+                               OR respondents IS NOT NULL OR effective_n IS NOT NULL))""")
 
 
 def base_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
@@ -68,13 +69,13 @@ def base_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
                 (financial_year, question, area), (financial_year, question, survey_strand, area)))
         SELECT count(*) FROM {tables.ANNUAL.name} a
         LEFT JOIN recount r USING (financial_year, question, survey_strand, area)
-        WHERE r.n IS DISTINCT FROM a.respondents"""
+        WHERE NOT a.suppressed AND r.n IS DISTINCT FROM a.respondents"""
     monthly = f"""
         WITH recount AS (
             SELECT month, question, count(*) FILTER (WHERE code BETWEEN 1 AND 7) AS n
             FROM ({answers}) WHERE survey_strand = 'DOMESTIC_ABUSE' GROUP BY ALL)
         SELECT count(*) FROM {tables.DA_MONTHLY.name} d LEFT JOIN recount r USING (month, question)
-        WHERE r.n IS DISTINCT FROM d.respondents"""
+        WHERE NOT d.suppressed AND r.n IS DISTINCT FROM d.respondents"""
     return _count(conn, annual) + (_count(conn, monthly) if table_exists(conn, tables.DA_MONTHLY.name) else 0)
 
 

@@ -1,17 +1,18 @@
-"""The satisfaction marts: SQL built from stats.satisfaction_sql_select, and how each is written.
+"""The satisfaction marts: SQL built from design.py (Taylor-linearised estimates), and how each is written.
 
 Each table is computed from `marts.responses` (completed interviews only), so an analyst can
-recompute any cell from there. Formulas and thresholds: see stats.py.
+recompute any cell from there. Formulas: design.py; disclosure control and significance: disclosure.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Callable
 
 import duckdb
 
-from vsat_assets.annual.stats import satisfaction_sql_select
+from vsat_assets.annual import design
 from vsat_assets.warehouse import ensure_schemas, replace_window, transaction
 
 QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
@@ -19,14 +20,22 @@ ALL = "ALL"
 RESPONSES = "marts.responses"
 
 _ESTIMATE_COLUMNS = (
-    ("respondents", "BIGINT", "Unweighted base: valid answers (codes 1-7)."),
-    ("satisfied_pct", "DOUBLE", "Weighted % satisfied (codes 1-3 of 1-7, weights design_weight); null if suppressed."),
-    ("ci_low", "DOUBLE", "95% interval, lower bound (Wilson on the Kish effective n); null if suppressed."),
+    ("respondents", "BIGINT", "Unweighted base: valid answers (codes 1-7); null if suppressed."),
+    ("satisfied_pct", "DOUBLE", "Weighted % satisfied (codes 1-3 of 1-7, weights calibrated_weight); null if suppressed."),
+    ("ci_low", "DOUBLE", "95% interval, lower bound (Wilson on the design-based effective n); null if suppressed."),
     ("ci_high", "DOUBLE", "95% interval, upper bound; null if suppressed."),
-    ("low_base", "BOOLEAN", "Fewer respondents than the low-base threshold (default 50)."),
-    ("suppressed", "BOOLEAN", "Fewer respondents than the suppression threshold (default 10): not published."),
-    ("effective_n", "DOUBLE", "Kish effective sample size (sum w)^2 / sum(w^2) of the base."),
+    ("low_base", "BOOLEAN", "Fewer respondents than the low-base threshold (default 50); null if suppressed."),
+    ("suppressed", "BOOLEAN", "Not published: under the suppression threshold (default 10), or suppressed so that no such cell can be recovered from published totals."),
+    ("effective_n", "DOUBLE", "Design-based effective sample size p(1-p)/v(p) (Kish's when v = 0); null if suppressed."),
+    ("standard_error", "DOUBLE", "Standard error of satisfied_pct in points (Taylor linearisation over strata); null if suppressed."),
+    ("satisfied_pct_design", "DOUBLE", "% satisfied weighted by design_weight only (no non-response adjustment); null if suppressed."),
+    ("completely_or_very_pct", "DOUBLE", "Weighted % completely or very satisfied (codes 1-2 of 1-7); null if suppressed."),
+    ("completely_or_very_ci_low", "DOUBLE", "95% interval of completely_or_very_pct, lower bound."),
+    ("completely_or_very_ci_high", "DOUBLE", "95% interval of completely_or_very_pct, upper bound."),
+    ("dont_know_pct", "DOUBLE", "Weighted % of interviews answering the question with don't know (code 8); null if suppressed."),
+    ("not_applicable_pct", "DOUBLE", "Weighted % answering not applicable (code 9); null if suppressed."),
 )
+ESTIMATE_NAMES = tuple(name for name, _, _ in _ESTIMATE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -45,21 +54,11 @@ class Table:
         return ", ".join(f"{name} {kind}" for name, kind, _ in self.columns)
 
 
-def _stats(t: Thresholds) -> str:
-    return satisfaction_sql_select(
-        "code", "design_weight", low_base_threshold=t.low_base, suppress_threshold=t.suppress
-    )
-
-
 def answers_sql(where: str = "true") -> str:
     """Completed interviews as a long table: one row per interview x question (code may be null)."""
     return f"""
         select * from (select * from {RESPONSES} where outcome = 'COMPLETE' and ({where}))
         unpivot include nulls (code for question in ({", ".join(QUESTIONS)}))"""
-
-
-def _published(t: Thresholds, expr: str) -> str:
-    return f"case when count(*) filter (where code between 1 and 7) >= {int(t.suppress)} then {expr} end"
 
 
 ANNUAL = Table(
@@ -71,52 +70,37 @@ ANNUAL = Table(
         ("survey_strand", "VARCHAR", "Survey strand; 'ALL' = the general survey (every strand but DOMESTIC_ABUSE)."),
         ("area", "VARCHAR", "Policing area; 'ALL' = the whole force."),
         *_ESTIMATE_COLUMNS,
-        ("completely_or_very_pct", "DOUBLE", "Weighted % completely or very satisfied (codes 1-2); null if suppressed."),
-        ("change_vs_previous_pp", "DOUBLE", "satisfied_pct minus the previous year's, in points; null if either is unpublished."),
-        ("change_significant", "BOOLEAN", "|change| > sqrt(h1^2 + h2^2), h = interval half-widths; null as above."),
+        ("change_vs_previous_pp", "DOUBLE", "satisfied_pct minus the previous year's, in points; null unless both are published on at least the low-base threshold."),
+        ("change_p_value", "DOUBLE", "Two-sided p-value of the change, z = change / sqrt(se1^2 + se2^2)."),
+        ("change_significant", "BOOLEAN", "|change| > sqrt(h1^2 + h2^2), h = interval half-widths (SCJS rule); null as change."),
+        ("change_significant_fdr", "BOOLEAN", "Significant after Benjamini-Hochberg (5% false discovery rate) over all the year's change tests."),
     ),
     "year_start",
 )
+_GROUPING = """(financial_year, question), (financial_year, question, survey_strand),
+            (financial_year, question, area), (financial_year, question, survey_strand, area)"""
 
 
 def annual_sql(t: Thresholds, start: date, end: date) -> str:
-    """Cells for the financial years in [start, end), each with its change from the year before."""
-    previous_start = date(start.year - 1, start.month, start.day)
+    """Cells of the financial years in [start, end): force, strand, area and strand x area.
+
+    Weights: calibrated_weight; variance strata: strand x area. Changes and secondary
+    suppression are added by `finalise_annual` (they need the whole year's cells)."""
     answers = answers_sql(
-        f"month_start >= DATE '{previous_start}' and month_start < DATE '{end}' and survey_strand <> 'DOMESTIC_ABUSE'"
-    )
-    completely_or_very = _published(
-        t,
-        "100.0 * coalesce(sum(design_weight) filter (where code between 1 and 2), 0.0)"
-        " / nullif(sum(design_weight) filter (where code between 1 and 7), 0.0)",
+        f"month_start >= DATE '{start}' and month_start < DATE '{end}' and survey_strand <> 'DOMESTIC_ABUSE'"
     )
     return f"""
-    with cells as (
-        select
-            financial_year,
-            make_date(cast(left(financial_year, 4) as integer), 4, 1) as year_start,
-            question,
-            coalesce(survey_strand, '{ALL}') as survey_strand,
-            coalesce(area, '{ALL}') as area,
-            {_stats(t)},
-            {completely_or_very} as completely_or_very_pct
-        from ({answers})
-        group by grouping sets (
-            (financial_year, question), (financial_year, question, survey_strand),
-            (financial_year, question, area), (financial_year, question, survey_strand, area)
-        )
+    select financial_year, make_date(cast(left(financial_year, 4) as integer), 4, 1) as year_start, question,
+           coalesce(survey_strand, '{ALL}') as survey_strand, coalesce(area, '{ALL}') as area,
+           {design.estimates(t.suppress, t.low_base)},
+           null::double as change_vs_previous_pp, null::double as change_p_value,
+           null::boolean as change_significant, null::boolean as change_significant_fdr
+    from (
+        select financial_year, question, survey_strand, area, {design.summed()}
+        from (select financial_year, question, survey_strand, area, {design.stratum_sums('calibrated_weight')}
+              from ({answers}) group by all)
+        group by grouping sets ({_GROUPING})
     )
-    select
-        cur.*,
-        cur.satisfied_pct - prev.satisfied_pct as change_vs_previous_pp,
-        abs(cur.satisfied_pct - prev.satisfied_pct) > sqrt(
-            power((cur.ci_high - cur.ci_low) / 2, 2) + power((prev.ci_high - prev.ci_low) / 2, 2)
-        ) as change_significant
-    from cells cur
-    left join cells prev
-        on prev.year_start = cur.year_start - interval 1 year
-        and prev.question = cur.question and prev.survey_strand = cur.survey_strand and prev.area = cur.area
-    where cur.year_start >= DATE '{start}' and cur.year_start < DATE '{end}'
     """
 
 
@@ -135,7 +119,11 @@ GAP = Table(
         ("ethnic_minority_ci_low", "DOUBLE", "95% interval, lower bound."),
         ("ethnic_minority_ci_high", "DOUBLE", "95% interval, upper bound."),
         ("gap_pp", "DOUBLE", "white_pct minus ethnic_minority_pct, points; null if either is suppressed."),
-        ("gap_significant", "BOOLEAN", "|gap| > sqrt(h1^2 + h2^2) (same rule as year-on-year change)."),
+        ("white_se", "DOUBLE", "Standard error of white_pct, points."),
+        ("ethnic_minority_se", "DOUBLE", "Standard error of ethnic_minority_pct, points."),
+        ("gap_p_value", "DOUBLE", "Two-sided p-value of the gap (domain estimates, Taylor standard errors); null unless both bases reach the low-base threshold."),
+        ("gap_significant", "BOOLEAN", "|gap| > sqrt(h1^2 + h2^2) (same rule as year-on-year change); null unless both bases reach the low-base threshold."),
+        ("gap_significant_fdr", "BOOLEAN", "Significant after Benjamini-Hochberg (5%) over the year's five gap tests."),
         ("low_base", "BOOLEAN", "Either group is under the low-base threshold."),
         ("suppressed", "BOOLEAN", "Either group is under the suppression threshold."),
     ),
@@ -146,12 +134,24 @@ GAP = Table(
 def gap_sql(t: Thresholds, start: date, end: date) -> str:
     answers = answers_sql(
         f"month_start >= DATE '{start}' and month_start < DATE '{end}' and survey_strand <> 'DOMESTIC_ABUSE'"
-        " and ethnic_group in ('WHITE', 'ETHNIC_MINORITY')"
     )
+    # Domain estimation: sums over the group's respondents, n_h over the whole stratum.
     return f"""
-    with groups as (
-        select financial_year, question, ethnic_group, {_stats(t)}
-        from ({answers}) group by all
+    with answers as ({answers}),
+    strata as (
+        select financial_year, question, survey_strand, area, count(*) filter (where code between 1 and 7) as n_h
+        from answers group by all
+    ),
+    groups as (
+        select financial_year, question, ethnic_group, {design.estimates(t.suppress, t.low_base)}
+        from (
+            select financial_year, question, ethnic_group, {design.summed()}
+            from (select financial_year, question, ethnic_group, survey_strand, area,
+                         {design.stratum_sums('calibrated_weight', n_h='any_value(n_h)')}
+                  from answers join strata using (financial_year, question, survey_strand, area)
+                  where ethnic_group in ('WHITE', 'ETHNIC_MINORITY') group by all)
+            group by all
+        )
     )
     select
         w.financial_year,
@@ -162,11 +162,14 @@ def gap_sql(t: Thresholds, start: date, end: date) -> str:
         coalesce(m.respondents, 0) as ethnic_minority_respondents, m.satisfied_pct as ethnic_minority_pct,
         m.ci_low as ethnic_minority_ci_low, m.ci_high as ethnic_minority_ci_high,
         w.satisfied_pct - m.satisfied_pct as gap_pp,
-        abs(w.satisfied_pct - m.satisfied_pct) > sqrt(
-            power((w.ci_high - w.ci_low) / 2, 2) + power((m.ci_high - m.ci_low) / 2, 2)
-        ) as gap_significant,
+        null::double as gap_p_value,
+        case when w.respondents >= {int(t.low_base)} and m.respondents >= {int(t.low_base)} then
+            abs(w.satisfied_pct - m.satisfied_pct) > sqrt(
+                power((w.ci_high - w.ci_low) / 2, 2) + power((m.ci_high - m.ci_low) / 2, 2)) end as gap_significant,
+        null::boolean as gap_significant_fdr,
         coalesce(w.low_base or m.low_base, true) as low_base,
-        coalesce(w.suppressed or m.suppressed, true) as suppressed
+        coalesce(w.suppressed or m.suppressed, true) as suppressed,
+        w.standard_error as white_se, m.standard_error as ethnic_minority_se
     from (select * from groups where ethnic_group = 'WHITE') w
     left join (select * from groups where ethnic_group = 'ETHNIC_MINORITY') m using (financial_year, question)
     """
@@ -187,8 +190,10 @@ ROLLING = Table(
 
 def rolling_sql(t: Thresholds) -> str:
     answers = answers_sql("survey_strand <> 'DOMESTIC_ABUSE'")
+    # Years not weighted yet fall back to the design weight.
     return f"""
-    with answers as (select * from ({answers}) where question = 'whole_experience'),
+    with answers as (select *, coalesce(calibrated_weight, design_weight) as w
+                     from ({answers}) where question = 'whole_experience'),
     bounds as (select min(month_start) as first, max(month_start) as last from answers),
     periods as (
         select unnest(generate_series(
@@ -196,16 +201,25 @@ def rolling_sql(t: Thresholds) -> str:
             date_trunc('quarter', first) + interval 2 month, last, interval 3 month
         ))::DATE as period_end
         from bounds
+    ),
+    strata as (
+        select period_end, survey_strand, area, {design.stratum_sums('w')}
+        from periods
+        join answers on month_start > period_end - interval 12 month and month_start <= period_end
+        group by all
+    ),
+    months as (
+        select period_end, count(distinct month_start) as months_covered
+        from periods join answers on month_start > period_end - interval 12 month and month_start <= period_end
+        group by all
     )
     select
         strftime(period_end, '%Y-%m') as period_end_month,
         period_end,
         '12 months to ' || strftime(period_end, '%B %Y') as label,
-        count(distinct month_start) as months_covered,
-        {_stats(t)}
-    from periods
-    join answers on month_start > period_end - interval 12 month and month_start <= period_end
-    group by period_end
+        months_covered,
+        {design.estimates(t.suppress, t.low_base)}
+    from (select period_end, {design.summed()} from strata group by all) join months using (period_end)
     """
 
 
@@ -222,23 +236,77 @@ DA_MONTHLY = Table(
 
 
 def da_monthly_sql(t: Thresholds, start: date, end: date) -> str:
+    """Weights: design_weight (the month is published before its year is weighted); strata: area."""
     answers = answers_sql(
         f"month_start >= DATE '{start}' and month_start < DATE '{end}' and survey_strand = 'DOMESTIC_ABUSE'"
     )
     return f"""
-    select month, month_start, question, {_stats(t)}
-    from ({answers}) group by all
+    select month, month_start, question, {design.estimates(t.suppress, t.low_base)}
+    from (
+        select month, month_start, question, {design.summed()}
+        from (select month, month_start, question, area, {design.stratum_sums('design_weight')}
+              from ({answers}) group by all)
+        group by all
+    )
     """
 
 
-def write(conn: duckdb.DuckDBPyConnection, table: Table, query: str, window: tuple[date, date] | None) -> int:
-    """Replace the table (or its window) with the query's rows in one transaction; rows written."""
+DA_QUARTERLY = Table(
+    "marts.satisfaction_da_quarterly",
+    (
+        ("period_end_month", "VARCHAR", "Last month of the three, 'YYYY-MM' (a rolling quarter ends every month)."),
+        ("period_end", "DATE", "First day of the last month."),
+        ("label", "VARCHAR", "'3 months to June 2025'."),
+        ("months_covered", "BIGINT", "Months of the three with completed interviews (under 3: a partial quarter)."),
+        ("question", "VARCHAR", "The question."),
+        *_ESTIMATE_COLUMNS,
+    ),
+    "period_end",
+)
+
+
+def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
+    """Rolling quarters ending in each month of [start, end); strata: area x month; design weights."""
+    answers = answers_sql(
+        f"month_start >= DATE '{start}' - interval 2 month and month_start < DATE '{end}'"
+        " and survey_strand = 'DOMESTIC_ABUSE'"
+    )
+    return f"""
+    with answers as ({answers}),
+    periods as (
+        select unnest(generate_series(DATE '{start}', DATE '{end}' - interval 1 month, interval 1 month))::DATE
+            as period_end
+    ),
+    strata as (
+        select period_end, question, area, month_start, {design.stratum_sums('design_weight')}
+        from periods join answers on month_start > period_end - interval 3 month and month_start <= period_end
+        group by all
+    )
+    select strftime(period_end, '%Y-%m') as period_end_month, period_end,
+           '3 months to ' || strftime(period_end, '%B %Y') as label, months_covered, question,
+           {design.estimates(t.suppress, t.low_base)}
+    from (select period_end, question, count(distinct month_start) as months_covered, {design.summed()}
+          from strata group by all)
+    """
+
+
+def write(conn: duckdb.DuckDBPyConnection, table: Table, query: str, window: tuple[date, date] | None,
+          finalise: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> int:
+    """Replace the table (or its window) with the query's rows, then run `finalise` (secondary
+    suppression, significance), all in one transaction; rows written."""
     names = ", ".join(name for name, _, _ in table.columns)
     ensure_schemas(conn)
     insert = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM ({query})"
+
+    def run(c: duckdb.DuckDBPyConnection) -> int:
+        written = c.execute(insert).fetchall()[0][0]
+        if finalise:
+            finalise(c)
+        return written
+
     if window is None:
         with transaction(conn):
             conn.execute(f"CREATE OR REPLACE TABLE {table.name} ({table.ddl()})")
-            return conn.execute(insert).fetchall()[0][0]
+            return run(conn)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({table.ddl()})")
-    return replace_window(conn, table.name, table.window_column, *window, lambda c: c.execute(insert).fetchall()[0][0])
+    return replace_window(conn, table.name, table.window_column, *window, run)
