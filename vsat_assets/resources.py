@@ -25,7 +25,16 @@ class SurveySettings(ConfigurableResource):
         default=list(EXCLUSION_RULES), description="Rules to apply; leave one out to switch it off."
     )
     sample_rate: float = Field(default=0.15, description="Share of eligible victims sampled in every stratum.")
-    domestic_abuse_sample_rate: float = Field(default=0.15, description="The domestic abuse survey's own rate.")
+    domestic_abuse_sample_rate: float = Field(
+        default=1.0,
+        description="The domestic abuse survey's own rate: every eligible victim who is safe to contact, so that a "
+        "quarter's base reaches 100 at Durham's volume (15% gives 10-19 respondents a month).",
+    )
+    domestic_abuse_monthly_cap: int = Field(
+        default=0, ge=0,
+        description="Most domestic abuse victims sampled in a month (what the contractor can call); 0 = no cap. "
+        "Above it the month's rate drops to cap / eligible in every area alike, and the design weights follow.",
+    )
     strand_sample_rates: dict[str, float] = Field(
         default_factory=dict, description="Per-strand rates overriding sample_rate, e.g. {'HATE': 0.5}."
     )
@@ -47,8 +56,14 @@ class SurveySettings(ConfigurableResource):
             raise ValueError(f"sample rates must be in (0, 1]: {bad}")
         return rates
 
+    def monthly_caps(self) -> dict[str, int]:
+        """strand -> most sampled in a month (0 = no cap)."""
+        return {strand: (self.domestic_abuse_monthly_cap if strand == "DOMESTIC_ABUSE" else 0)
+                for strand in SURVEY_STRANDS}
+
     def model_vars(self) -> dict:
         unknown = set(self.exclusion_rules) - set(EXCLUSION_RULES)
         if unknown:
             raise ValueError(f"exclusion_rules names unknown rules {sorted(unknown)}; known: {EXCLUSION_RULES}")
-        return {**self.model_dump(), "sample_rates": self.sample_rates(), "exclusion_rules": self.exclusion_rules or [""]}
+        return {**self.model_dump(), "sample_rates": self.sample_rates(), "monthly_caps": self.monthly_caps(),
+                "exclusion_rules": self.exclusion_rules or [""]}

@@ -173,7 +173,9 @@ def test_rerunning_a_month_selects_the_same_victims(tmp_path, warehouse):
     warehouse.build(APRIL)
     first = warehouse.sampled(APRIL)
     frame_before = warehouse.rows("SELECT * FROM intermediate.sampling_frame ORDER BY survey_id")
-    assert len(first) == sum(expected_sample_size(0.15, n) for n in APRIL_STRATA.values())
+    rates = SurveySettings().sample_rates()
+    assert len(first) == sum(expected_sample_size(rates["DOMESTIC_ABUSE" if da else strand], n)
+                             for (strand, _, da), n in APRIL_STRATA.items())
 
     warehouse.build(APRIL)  # re-run on the same warehouse
     assert warehouse.sampled(APRIL) == first
@@ -562,3 +564,17 @@ def test_a_failing_blocking_check_on_the_cohort_stops_the_downstream_asset(tmp_p
         assert [name for name, passed in checks.items() if not passed] == [failing_check]
         assert ran == [] and "handoff_probe" not in materialised
         assert not result.success
+
+
+def test_domestic_abuse_cap_lowers_the_months_rate_in_every_area(tmp_path, warehouse):
+    strata = {("VIOLENCE", "NORTH_DURHAM", True): 60, ("VIOLENCE", "DARLINGTON", True): 20,
+              ("ASB", "DARLINGTON", False): 40}
+    warehouse.load(APRIL, stratum_rows(APRIL, strata))
+    warehouse.build(APRIL, survey=SurveySettings(domestic_abuse_monthly_cap=40))
+    rows = warehouse.rows("""SELECT policing_area, survey_strand, count(*) FILTER (WHERE selection = 'SAMPLED'),
+                                    any_value(target_rate), max(design_weight)
+                             FROM intermediate.sampling_frame GROUP BY ALL ORDER BY ALL""")
+    by = {(area, strand): (n, rate, w) for area, strand, n, rate, w in rows}
+    assert by[("NORTH_DURHAM", "DOMESTIC_ABUSE")] == (30, 0.5, 2.0)  # 40 of 80 eligible: half in each area
+    assert by[("DARLINGTON", "DOMESTIC_ABUSE")] == (10, 0.5, 2.0)
+    assert by[("DARLINGTON", "ASB")][1] == 0.15  # other strands keep their rate

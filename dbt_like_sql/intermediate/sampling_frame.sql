@@ -78,7 +78,11 @@ screened as (
 candidates as (
     select
         screened.*,
-        {{ var('sample_rates') }}[survey_strand]::double as target_rate,
+        -- the strand's rate, lowered for the month when it would sample more than the strand's monthly cap
+        case when {{ var('monthly_caps') }}[survey_strand] > 0 then least(
+            {{ var('sample_rates') }}[survey_strand]::double,
+            {{ var('monthly_caps') }}[survey_strand] / count(*) over (partition by report_month, force_code, survey_strand)
+        ) else {{ var('sample_rates') }}[survey_strand]::double end as target_rate,
         count(*) over stratum as stratum_eligible,
         row_number() over (stratum order by md5({{ var('sample_seed') }} || '/' || survey_id), survey_id) as draw_order
     from screened
