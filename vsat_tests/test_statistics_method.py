@@ -1,0 +1,268 @@
+"""The statistical method: calibration weights, design-based intervals, disclosure control that
+holds against an attacker with the HMICFRS export, and significance restricted and FDR-controlled."""
+
+import csv
+import io
+import math
+import warnings
+from datetime import date
+
+import duckdb
+import numpy as np
+import pytest
+
+from vsat_assets.annual import design, disclosure, hmicfrs, tables, weighting
+from vsat_tests.test_annual_tables import Survey
+
+AREAS = ("NORTH_DURHAM", "EAST_DURHAM", "SOUTH_DURHAM", "DARLINGTON")
+
+
+@pytest.fixture
+def survey(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "method.duckdb"))
+    yield Survey(conn)
+    conn.close()
+
+
+# ------------------------------------------------------------------ intervals from the design
+def test_taylor_standard_error_matches_samplics_over_strata_and_domains(survey):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        from samplics.estimation import TaylorEstimator
+        from samplics.utils.types import PopParam
+    rng = np.random.default_rng(3)
+    records = []
+    for strand in ("ASB", "BURGLARY", "VIOLENCE"):
+        for area in AREAS[:3]:
+            n = int(rng.integers(15, 60))
+            codes = [int(c) for c in rng.choice([1, 2, 3, 4, 5, 6, 7, 8], n)]
+            weights = [float(w) for w in rng.uniform(2, 12, n)]
+            ethnicity = "ASIAN" if area == AREAS[0] else "WHITE"
+            survey.add(date(2025, 5, 1), codes, weights, strand=strand, area=area, ethnicity=ethnicity)
+            records += [(c, w, f"{strand}|{area}", ethnicity) for c, w in zip(codes, weights)]
+    survey.build()
+    valid = [r for r in records if r[0] <= 7]
+    y = np.array([float(c <= 3) for c, *_ in valid])
+    w = np.array([r[1] for r in valid])
+    strata = np.array([r[2] for r in valid])
+    est = TaylorEstimator(PopParam.mean)
+    est.estimate(y=y, samp_weight=w, stratum=strata)
+    cell = survey.cell()
+    assert cell["satisfied_pct"] == pytest.approx(100 * est.point_est)
+    assert cell["standard_error"] == pytest.approx(100 * est.stderror)
+    # a domain (ethnic group) keeps every stratum's size in the variance
+    domain = np.array(["WHITE" if r[3] == "WHITE" else "ETHNIC_MINORITY" for r in valid])
+    est = TaylorEstimator(PopParam.mean)
+    est.estimate(y=y, samp_weight=w, stratum=strata, domain=domain)
+    white_pct, white_se, minority_se = survey.conn.execute(
+        "SELECT white_pct, white_se, ethnic_minority_se FROM marts.satisfaction_gap "
+        "WHERE question = 'whole_experience'").fetchone()
+    assert white_pct == pytest.approx(100 * est.point_est["WHITE"])
+    assert white_se == pytest.approx(100 * est.stderror["WHITE"])
+    assert minority_se == pytest.approx(100 * est.stderror["ETHNIC_MINORITY"])
+
+
+def test_completely_or_very_interval_and_dont_know_shares(survey):
+    survey.add(date(2025, 5, 1), [1] * 30 + [2] * 20 + [3] * 30 + [5] * 20 + [8] * 8 + [9] * 2)
+    survey.build()
+    cell = survey.cell()
+    assert cell["completely_or_very_pct"] == pytest.approx(50.0)
+    assert cell["completely_or_very_ci_low"] < 50.0 < cell["completely_or_very_ci_high"]
+    assert cell["completely_or_very_ci_high"] - cell["completely_or_very_ci_low"] == pytest.approx(19.3, abs=0.3)
+    assert cell["dont_know_pct"] == pytest.approx(100 * 8 / 110)
+    assert cell["not_applicable_pct"] == pytest.approx(100 * 2 / 110)
+
+
+# ------------------------------------------------------------------ non-response calibration
+def test_raking_meets_the_frame_margins_within_trimming_bounds():
+    rng = np.random.default_rng(5)
+    n = 600
+    age = np.where(rng.random(n) < 0.15, "18-29", "60+")  # the young answer less often
+    strata = np.array([f"S{i}" for i in rng.integers(0, 4, n)], dtype=object)
+    design_weights = np.full(n, 6.0)
+    frame = 3600.0
+    totals = {"stratum": {f"S{i}": frame / 4 for i in range(4)},
+              "age_band": {"18-29": 0.4 * frame, "60+": 0.6 * frame}}
+    result = weighting.calibrate(design_weights, {"stratum": strata, "age_band": age}, totals)
+    g = result.weights / design_weights
+    assert g.min() >= 0.3 - 1e-9 and g.max() <= 3.5 + 1e-9
+    young = result.weights[age == "18-29"].sum()
+    assert young == pytest.approx(0.4 * frame, rel=0.02)
+    assert result.weights.sum() == pytest.approx(frame, rel=0.01)
+    assert 0.5 < result.efficiency < 1.0 and result.design_efficiency == pytest.approx(1.0)
+
+
+def test_small_categories_are_pooled_not_left_without_respondents():
+    labels = {"stratum": np.array(["A"] * 50 + ["B"] * 2, dtype=object)}
+    totals = {"stratum": {"A": 900.0, "B": 50.0, "C": 50.0}}  # C: nobody answered
+    result = weighting.calibrate(np.full(52, 10.0), labels, totals)
+    assert result.weights.sum() == pytest.approx(1000.0, rel=1e-3)
+
+
+def _frame_tables(conn, rows):
+    """Minimal sampling_frame and stg_reports rows: (survey_id, strand, area, age, ethnicity, selection)."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
+    conn.execute("""CREATE TABLE intermediate.sampling_frame (survey_id VARCHAR, crime_reference VARCHAR,
+        victim_person_id VARCHAR, survey_strand VARCHAR, policing_area VARCHAR, victim_ethnicity VARCHAR,
+        selection VARCHAR, report_month DATE)""")
+    conn.execute("""CREATE TABLE staging.stg_reports (crime_reference VARCHAR, victim_person_id VARCHAR,
+        victim_age INTEGER, report_date DATE)""")
+    for sid, strand, area, age, ethnicity, selection in rows:
+        conn.execute("INSERT INTO intermediate.sampling_frame VALUES (?, ?, 'P', ?, ?, ?, ?, DATE '2025-05-01')",
+                     [sid, f"C{sid}", strand, area, ethnicity, selection])
+        conn.execute("INSERT INTO staging.stg_reports VALUES (?, 'P', ?, DATE '2025-05-03')", [f"C{sid}", age])
+
+
+def test_calibrated_weights_correct_a_non_response_bias(survey):
+    """Young victims are less satisfied and answer less: design weights overstate satisfaction,
+    calibrated weights recover the frame's figure."""
+
+    def answered(i):  # a third of the young, three quarters of the old
+        return i % 3 == 0 if i < 200 else i % 4 != 0
+
+    rows, responses = [], []
+    for i in range(400):
+        young = i < 200
+        sid = f"S{i:06d}"
+        rows.append((sid, "ASB", "NORTH_DURHAM", 22 if young else 70, "WHITE", "SAMPLED"))
+        if answered(i):
+            responses.append((young, 1 if (i % 10) < (6 if young else 9) else 5))
+    _frame_tables(survey.conn, rows)
+    # Survey.add numbers survey_ids S000001...: give the respondents the frame's ids instead
+    survey.add(date(2025, 5, 1), [code for _, code in responses], [1.0] * len(responses))
+    ids = [sid for i, (sid, *_) in enumerate(rows) if answered(i)]
+    survey.conn.execute("CREATE TEMP TABLE ids AS SELECT * FROM (VALUES " + ", ".join(
+        f"('S{k + 1:06d}', '{sid}')" for k, sid in enumerate(ids)) + ") t(old, new)")
+    survey.conn.execute("UPDATE staging.survey_responses SET survey_id = ids.new FROM ids WHERE survey_id = ids.old")
+    survey.build()
+    summary = weighting.calibrate_year(survey.conn, "2025/26", date(2025, 4, 1), date(2026, 4, 1))
+    tables.write(survey.conn, tables.ANNUAL, tables.annual_sql(tables.Thresholds(), date(2025, 4, 1),
+                                                               date(2026, 4, 1)), (date(2025, 4, 1), date(2026, 4, 1)))
+    cell = survey.cell()
+
+    def rate(group):
+        codes = [code for young, code in responses if young is group]
+        return sum(code <= 3 for code in codes) / len(codes)
+
+    young_rate, old_rate = rate(True), rate(False)
+    assert young_rate < old_rate - 0.2
+    # the frame is half young: that is what everyone would have said, by age group
+    assert cell["satisfied_pct"] == pytest.approx(100 * (young_rate + old_rate) / 2, abs=0.1)
+    n_young, n_old = sum(answered(i) for i in range(200)), sum(answered(i) for i in range(200, 400))
+    design_only = (n_young * young_rate + n_old * old_rate) / (n_young + n_old)
+    assert cell["satisfied_pct_design"] == pytest.approx(100 * design_only, abs=0.1)
+    general = next(r for r in summary if r["survey"] == "GENERAL")
+    assert general["respondents"] == n_young + n_old and general["frame_victims"] == 400
+    assert 0.5 < general["weighting_efficiency"] < 1.0
+    total = survey.conn.execute("SELECT sum(calibrated_weight) FROM marts.responses").fetchone()[0]
+    assert total == pytest.approx(400, rel=1e-3)
+
+
+# ------------------------------------------------------------------ disclosure control
+def _published_counts(export_rows, question):
+    """(cell -> published respondents or None) from the HMICFRS export's rows."""
+    return {(r["survey_strand"], r["area"]): (int(r["respondents"]) if r["respondents"] else None)
+            for r in export_rows if r["question"] == question}
+
+
+def _attack(published: dict) -> dict:
+    """Try every margin: repeatedly solve any relation (a total and its parts) with one unknown.
+    Returns the suppressed cells recovered, with their values."""
+    cells = set(published)
+    known = {c: v for c, v in published.items() if v is not None}
+    recovered = {}
+    progress = True
+    while progress:
+        progress = False
+        for line in disclosure.constraints(cells):
+            unknown = [c for c in line if c not in known]
+            if len(unknown) != 1:
+                continue
+            total, parts = line[0], line[1:]
+            (target,) = unknown
+            if target == total:
+                value = sum(known[c] for c in parts)
+            else:
+                value = known[total] - sum(known[c] for c in parts if c != target)
+            known[target] = recovered[target] = value
+            progress = True
+    return recovered
+
+
+def _small_cells_survey(survey):
+    rng = np.random.default_rng(11)
+    sizes = {("ASB", a): 80 for a in AREAS} | {("BURGLARY", a): 25 for a in AREAS}
+    sizes |= {("HATE", "DARLINGTON"): 4, ("HATE", "NORTH_DURHAM"): 12, ("FRAUD", "EAST_DURHAM"): 6,
+              ("VEHICLE", "SOUTH_DURHAM"): 3, ("VEHICLE", "DARLINGTON"): 30}
+    for (strand, area), n in sizes.items():
+        survey.add(date(2025, 6, 1), [int(c) for c in rng.choice([1, 2, 3, 5], n)], strand=strand, area=area)
+    return sizes
+
+
+def test_no_suppressed_cell_can_be_recovered_from_the_hmicfrs_export(survey):
+    _small_cells_survey(survey)
+    survey.build()
+    rows = hmicfrs.export_rows(survey.conn, "2025/26", "DUR")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=hmicfrs.COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    published = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    published_cells = _published_counts(published, "whole_experience")
+    assert None in published_cells.values()
+    assert published_cells[("ALL", "ALL")] is not None  # the force total is still published
+    assert _attack(published_cells) == {}
+    cells = set(published_cells)
+    assert disclosure.recoverable(cells, {c for c, v in published_cells.items() if v is None}) == set()
+    # suppressed rows carry no figure and no base
+    for row in published:
+        if row["suppressed"] == "true":
+            assert row["respondents"] == row["satisfied_pct"] == row["ci_low"] == row["ci_high"] == ""
+
+
+def test_primary_suppression_alone_would_have_been_undone(survey):
+    """The attack is real: with only the small cells hidden, subtraction recovers them."""
+    sizes = _small_cells_survey(survey)
+    survey.build()
+    counts = {c: n for c, n in survey.conn.execute(
+        "SELECT (survey_strand, area), respondents FROM marts.satisfaction_annual "
+        "WHERE question = 'whole_experience' AND NOT suppressed").fetchall()}
+    truth = {}
+    for (strand, area), n in sizes.items():
+        for key in ((strand, area), (strand, "ALL"), ("ALL", area), ("ALL", "ALL")):
+            truth[key] = truth.get(key, 0) + n
+    primary_only = {c: (None if n < 10 else n) for c, n in truth.items()}
+    recovered = _attack(primary_only)
+    assert recovered and all(truth[c] == v for c, v in recovered.items())
+    assert len(counts) < len(truth)  # the marts hid more than the primary cells
+
+
+# ------------------------------------------------------------------ significance
+def test_benjamini_hochberg_flags():
+    p = [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216]
+    assert disclosure.benjamini_hochberg(p) == [True, True] + [False] * 8
+    assert disclosure.benjamini_hochberg([0.01, 0.02, 0.03]) == [True, True, True]
+
+
+def test_changes_are_not_tested_on_low_bases_and_carry_an_fdr_flag(survey):
+    survey.add(date(2024, 6, 1), [1] * 15 + [5] * 15, strand="FRAUD")     # 50% on 30
+    survey.add(date(2025, 6, 1), [1] * 28 + [5] * 2, strand="FRAUD")      # 93% on 30: low base
+    survey.add(date(2024, 6, 1), [1] * 120 + [5] * 80, strand="ASB")      # 60% on 200
+    survey.add(date(2025, 6, 1), [1] * 170 + [5] * 30, strand="ASB")      # 85% on 200
+    survey.build()
+    fraud = survey.cell(strand="FRAUD")
+    assert fraud["satisfied_pct"] is not None and fraud["low_base"]
+    assert fraud["change_vs_previous_pp"] is None and fraud["change_significant"] is None
+    assert fraud["change_significant_fdr"] is None
+    asb = survey.cell(strand="ASB")
+    assert asb["change_vs_previous_pp"] == pytest.approx(25.0)
+    assert asb["change_significant"] and asb["change_significant_fdr"]
+    z = 25.0 / math.hypot(asb["standard_error"], survey.cell(year="2024/25", strand="ASB")["standard_error"])
+    assert asb["change_p_value"] == pytest.approx(math.erfc(z / math.sqrt(2)))
+
+
+def test_taylor_reference_agrees_with_the_sql_on_one_stratum():
+    p, v = design.taylor_variance([1, 1, 0, 1], [1.0, 2.0, 1.0, 1.0], ["a"] * 4)
+    assert p == pytest.approx(0.8)
+    z = [w * (y - 0.8) / 5 for y, w in zip([1, 1, 0, 1], [1.0, 2.0, 1.0, 1.0])]
+    assert v == pytest.approx(4 / 3 * sum((zi - sum(z) / 4) ** 2 for zi in z))
