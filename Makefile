@@ -9,7 +9,7 @@ export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 # every other run needs VSAT_PSEUDONYM_KEY (README, Security).
 demo ui contractor bench test: export VSAT_PROFILE ?= demo
 
-.PHONY: install demo ui sql test contractor bench reset clean
+.PHONY: install demo ui sql test contractor bench validate reset clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,10 @@ contractor: install
 # A financial year at Durham and at national scale, through Dagster and on the bare engine.
 bench: install
 	$(BIN)/python scripts/bench.py
+
+# Proof by simulation of the statistical method: prints the figures and writes VALIDATION.md.
+validate: install
+	$(BIN)/python scripts/validate.py
 
 test: install
 	bash scripts/install_test_deps.sh

@@ -116,6 +116,11 @@ satisfaction_da_quarterly = _table_asset(
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"duckdb", "samplics"},
+    metadata={
+        "dagster/column_schema": TableSchema(columns=[
+            TableColumn(name=n, type=t, description=d) for n, t, d in weighting.SUMMARY_COLUMNS]),
+        "dagster/table_name": weighting.SUMMARY_TABLE,
+    },
 )
 def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
     summaries = []

@@ -627,10 +627,12 @@ def build_report(
     body = "".join(_render(s, i) for i, s in enumerate(sections, 1))
     about = f"""<section id="about"><div class="keep"><h2>About these figures</h2>
 <p class="note">Satisfied means completely, very or fairly satisfied, as a share of victims who gave an answer on
-the seven-point scale; "don't know" and "not applicable" are left out. Figures are weighted by the sampling design;
-intervals are 95% Wilson intervals on the Kish effective sample size. A change or gap is called significant when it
-exceeds the square root of the sum of the two squared interval half-widths. Figures on fewer than {suppress}
-respondents are suppressed (not shown; marked in the tables); figures on fewer than {low_base} respondents are a
+the seven-point scale; "don't know" and "not applicable" are left out. Figures are weighted by the sampling design
+and adjusted for non-response (calibrated to the eligible victims by strand, area, age band and ethnic group);
+intervals are 95% Wilson intervals on the design-based effective sample size (Taylor linearisation over strata). A
+change or gap is tested only when both bases reach {low_base}, and called significant when it exceeds the square
+root of the sum of the two squared interval half-widths. Figures on fewer than {suppress} respondents, and any
+figure from which one could be worked out from the totals, are suppressed (not shown; marked in the tables); figures on fewer than {low_base} respondents are a
 low base (open circles in the charts, italics in the tables): read them with care. Domestic abuse victims are
 surveyed separately and never counted in the general survey. The full method is docs/method.md in the survey
 platform's repository; the figures are in the analysts' file (marts.satisfaction_annual).</p></div></section>"""
