@@ -72,7 +72,7 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     import duckdb
 
     from vsat_assets import settings
-    from vsat_assets.annual import hmicfrs, report, tables
+    from vsat_assets.annual import disclosure, hmicfrs, report, tables, weighting
     from vsat_assets.annual.config import AnnualSettings
     from vsat_assets.atomic import write_atomically
     from vsat_assets.handoff.assets import HandoffSettings, hand_off_month
@@ -136,10 +136,14 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     limits = annual.thresholds()
     timed("satisfaction_da_monthly", tables.write, conn, tables.DA_MONTHLY,
           tables.da_monthly_sql(limits, start, end), (start, end))
+    timed("satisfaction_da_quarterly", tables.write, conn, tables.DA_QUARTERLY,
+          tables.da_quarterly_sql(limits, start, end), (start, end))
+    timed("response_weights", weighting.calibrate_year, conn, YEAR[2], year_start, year_end)
     timed("satisfaction_annual", tables.write, conn, tables.ANNUAL,
-          tables.annual_sql(limits, year_start, year_end), (year_start, year_end))
+          tables.annual_sql(limits, year_start, year_end), (year_start, year_end),
+          lambda c: disclosure.finalise_annual(c, year_start, year_end, limits))
     timed("satisfaction_gap", tables.write, conn, tables.GAP, tables.gap_sql(limits, year_start, year_end),
-          (year_start, year_end))
+          (year_start, year_end), lambda c: disclosure.finalise_gap(c, year_start, year_end, limits))
     timed("satisfaction_rolling", tables.write, conn, tables.ROLLING, tables.rolling_sql(limits), None)
     year = YEAR[2]
     timed("hmicfrs_export", lambda: hmicfrs.write_export(
@@ -153,19 +157,15 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
 
 
 def answer_handoffs(conn=None) -> None:
-    import duckdb
-
+    """The stand-in answers from the planted truth; the harness reads profiles from raw.reports."""
     from vsat_assets import settings
+    from vsat_assets.contractor_sim.profiles import profiles_from_reports
     from vsat_assets.contractor_sim.simulate import simulate_returns
 
-    query = "SELECT survey_id, policing_area FROM intermediate.sampled_cohort"
-    if conn is None:
-        with duckdb.connect(str(settings.warehouse_path()), read_only=True) as reader:
-            areas = dict(reader.execute(query).fetchall())
-    else:
-        areas = dict(conn.execute(query).fetchall())
+    profiles = profiles_from_reports(conn if conn is not None else settings.warehouse_path(),
+                                     settings.pseudonym_key()[0])
     for handoff in sorted((settings.data_dir() / "outbox").glob("handoff_*.csv")):
-        simulate_returns(handoff, settings.data_dir() / "inbox", areas=areas)
+        simulate_returns(handoff, settings.data_dir() / "inbox", profiles=profiles)
 
 
 # ---------------------------------------------------------------- measuring a child process

@@ -26,13 +26,19 @@ _ETHNIC_SQL = """case when victim_ethnicity = 'WHITE' then 'WHITE'
     when victim_ethnicity in ('MIXED', 'ASIAN', 'BLACK', 'OTHER') then 'ETHNIC_MINORITY' else 'NOT_STATED' end"""
 
 
-def profiles_from_reports(warehouse: Path, key: bytes) -> dict[str, Profile]:
-    """survey_id -> Profile for every victim in raw.reports of the warehouse file (read-only)."""
-    with duckdb.connect(str(warehouse), read_only=True) as conn:
-        register_pseudonym_function(conn, key, "harness_pseudonym")
-        rows = conn.execute(f"""
+def profiles_from_reports(warehouse: Path | duckdb.DuckDBPyConnection, key: bytes) -> dict[str, Profile]:
+    """survey_id -> Profile for every victim in raw.reports of the warehouse (a file, opened
+    read-only, or an open connection)."""
+    if not isinstance(warehouse, duckdb.DuckDBPyConnection):
+        with duckdb.connect(str(warehouse), read_only=True) as conn:
+            return profiles_from_reports(conn, key)
+    register_pseudonym_function(warehouse, key, "harness_pseudonym")
+    try:
+        rows = warehouse.execute(f"""
             select harness_pseudonym(force_code || '/' || victim_person_id, crime_reference),
                    policing_area, {_AGE_BAND_SQL}, {_ETHNIC_SQL}
             from (select *, date_sub('year', victim_date_of_birth, report_date) as victim_age from raw.reports)
             where victim_person_id is not null and crime_reference is not null""").fetchall()
+    finally:
+        warehouse.remove_function("harness_pseudonym")
     return {sid: Profile(area or "", band, group) for sid, area, band, group in rows}
