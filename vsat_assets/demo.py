@@ -88,7 +88,9 @@ def print_results() -> None:
         print(f"Headline results {DEMO_YEAR}, general survey, whole force (weighted, 95% interval):")
         conn.sql(
             f"""SELECT question, round(satisfied_pct, 1) AS satisfied_pct,
-                       round(ci_low, 1) || '-' || round(ci_high, 1) AS interval_95, respondents
+                       round(ci_low, 1) || '-' || round(ci_high, 1) AS interval_95, respondents,
+                       round(change_vs_previous_pp, 1) AS change_pp, change_significant AS significant,
+                       change_significant_fdr AS significant_fdr
                 FROM marts.satisfaction_annual
                 WHERE financial_year = '{DEMO_YEAR}' AND survey_strand = 'ALL' AND area = 'ALL'
                 ORDER BY list_position(['ease_of_contact', 'actions_taken', 'kept_informed', 'treatment',

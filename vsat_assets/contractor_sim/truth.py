@@ -73,7 +73,7 @@ class Truth:
         NORTH_DURHAM=0.10, EAST_DURHAM=-0.12, SOUTH_DURHAM=0.0, DARLINGTON=0.06))
     age: Mapping[str, float] = field(default_factory=lambda: {
         "18-29": -0.35, "30-44": -0.15, "45-59": 0.05, "60+": 0.35})
-    ethnic: Mapping[str, float] = field(default_factory=lambda: _d(ETHNIC_MINORITY=-0.8))
+    ethnic: Mapping[str, float] = field(default_factory=lambda: _d(ETHNIC_MINORITY=-0.5))
     # Year (financial year start) -> question -> shift against the reference year.
     year: Mapping[int, Mapping[str, float]] = field(default_factory=lambda: {
         2024: _d(kept_informed=-0.40, whole_experience=-0.40)})
