@@ -266,3 +266,12 @@ def test_taylor_reference_agrees_with_the_sql_on_one_stratum():
     assert p == pytest.approx(0.8)
     z = [w * (y - 0.8) / 5 for y, w in zip([1, 1, 0, 1], [1.0, 2.0, 1.0, 1.0])]
     assert v == pytest.approx(4 / 3 * sum((zi - sum(z) / 4) ** 2 for zi in z))
+
+
+def test_a_year_without_calibrated_weights_is_noticed(survey):
+    survey.add(date(2025, 5, 1), [1] * 12)
+    survey.build()
+    year = (date(2025, 4, 1), date(2026, 4, 1))
+    assert weighting.unweighted_interviews(survey.conn, *year) == 0
+    survey.conn.execute("UPDATE marts.responses SET calibrated_weight = NULL")
+    assert weighting.unweighted_interviews(survey.conn, *year) == 12

@@ -5,6 +5,7 @@ from datetime import date
 
 from dagster import (
     AssetExecutionContext,
+    Failure,
     BackfillPolicy,
     MaterializeResult,
     MetadataValue,
@@ -68,6 +69,9 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
         query = build_sql(thresholds, *(window or ()))
         after = (lambda c: finalise(c, *window, thresholds)) if finalise else None
         with warehouse.get_connection() as conn:
+            if "response_weights" in deps and window and (missing := weighting.unweighted_interviews(conn, *window)):
+                raise Failure(f"{table.name}: {missing} completed interviews in {window[0]}..{window[1]} have no "
+                              "calibrated_weight; materialise response_weights for the year first")
             written = tables.write(conn, table, query, window, after)
             total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
             more = extra(conn, window) if extra and window else {}

@@ -13,6 +13,7 @@ PERCENTAGES_IN_INTERVALS = "percentages_in_intervals"
 BASES_MATCH_RESPONSES = "bases_match_responses"
 NO_SMALL_PUBLISHED_CELLS = "no_small_published_cells"
 NO_PERSONAL_DATA_IN_MARTS = "no_personal_data_in_marts"
+EVERY_INTERVIEW_WEIGHTED = "every_interview_weighted"
 
 # Column names that would hold personal data, matched as whole words of snake_case names.
 PERSONAL_COLUMN_PATTERN = (
@@ -148,11 +149,31 @@ def _personal_data_check(asset_name: str):
     return _check
 
 
+@asset_check(asset="response_weights", name=EVERY_INTERVIEW_WEIGHTED, blocking=True,
+             description="Every completed interview of a weighted year has a positive calibrated weight, and the "
+                         "weights add up to the year's eligible victims (within 5%, what trimming may leave).")
+def every_interview_weighted(warehouse: DuckDBResource) -> AssetCheckResult:
+    with warehouse.get_connection() as conn:
+        unweighted = _count(conn, """
+            SELECT count(*) FROM marts.responses r JOIN marts.weighting_summary s USING (financial_year)
+            WHERE r.outcome = 'COMPLETE' AND (r.survey_strand = 'DOMESTIC_ABUSE') = (s.survey = 'DOMESTIC_ABUSE')
+              AND NOT coalesce(r.calibrated_weight > 0, false)""")
+        off_total = _count(conn, """
+            SELECT count(*) FROM marts.weighting_summary s
+            LEFT JOIN (SELECT financial_year, survey_strand = 'DOMESTIC_ABUSE' AS da, sum(calibrated_weight) AS w
+                       FROM marts.responses WHERE outcome = 'COMPLETE' GROUP BY ALL) r
+              ON r.financial_year = s.financial_year AND r.da = (s.survey = 'DOMESTIC_ABUSE')
+            WHERE s.respondents > 0 AND abs(coalesce(r.w, 0) - s.frame_victims) > 0.05 * s.frame_victims""")
+    return AssetCheckResult(passed=unweighted == 0 and off_total == 0,
+                            metadata={"unweighted_interviews": unweighted, "surveys_off_frame_total": off_total})
+
+
 def build_checks() -> list:
     return [
         *(_interval_check(t) for t in _ESTIMATE_TABLES),
         *(_small_cell_check(t) for t in (*_ESTIMATE_TABLES, tables.GAP)),
         bases_match_responses,
+        every_interview_weighted,
         _personal_data_check("responses"),
         _personal_data_check("annual_report"),
     ]

@@ -204,3 +204,10 @@ def calibrate_year(
 
     replace_window(conn, SUMMARY_TABLE, "year_start", start, end, write)
     return summary
+
+
+def unweighted_interviews(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> int:
+    """Completed interviews in [start, end) without a calibrated weight (their year is not weighted yet)."""
+    return conn.execute("""SELECT count(*) FROM marts.responses WHERE outcome = 'COMPLETE'
+                           AND calibrated_weight IS NULL AND month_start >= ? AND month_start < ?""",
+                        [start, end]).fetchall()[0][0]
