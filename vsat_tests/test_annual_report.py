@@ -26,6 +26,8 @@ def built(tmp_path):
     survey.add(date(2025, 6, 1), [1] * 82 + [5] * 18, strand="ASB", area="NORTH_DURHAM")
     survey.add(date(2025, 7, 1), [1] * 30 + [6] * 10, strand="BURGLARY", area="DARLINGTON")
     survey.add(date(2025, 8, 1), [1, 1, 1, 5, 7], strand="HATE", area="EAST_DURHAM")  # 5: suppressed
+    # 12 vehicle crimes beside it: suppressed too (secondary), or East Durham's total would give Hate crime away
+    survey.add(date(2025, 8, 1), [1] * 12, strand="VEHICLE", area="EAST_DURHAM")
     survey.add(date(2025, 9, 1), [2] * 12 + [7] * 3, strand="DOMESTIC_ABUSE")
     survey.build()
     yield survey
@@ -47,7 +49,7 @@ def test_hmicfrs_export_layout_and_blank_suppressed_cells(built, tmp_path):
     assert all(r[c] == "" for r in hate for c in ("respondents", "satisfied_pct", "ci_low", "ci_high"))
     force = next(r for r in rows if r["question"] == "whole_experience" and r["survey_strand"] == "ALL"
                  and r["area"] == "ALL")
-    assert force["suppressed"] == "false" and force["respondents"] == "145"
+    assert force["suppressed"] == "false" and force["respondents"] == "157"
     assert re.fullmatch(r"\d+\.\d", force["satisfied_pct"])
     assert not list(tmp_path.joinpath("exports").glob(".*")), "no temporary file left behind"
 
@@ -61,7 +63,7 @@ def test_report_is_self_contained_with_headline_and_nothing_suppressed(built):
     assert not re.search(r"<script[^>]+src=[\"']?https?:", page, re.I)
     assert get_plotlyjs() in page
     whole = next(h for h in items if h.question == "whole_experience")
-    pct = 100 * (82 + 30 + 3) / 145
+    pct = 100 * (82 + 30 + 3 + 12) / 157
     assert whole.satisfied_pct == pytest.approx(pct)
     assert f"{pct:.0f}% of victims were satisfied with the whole experience" in page
     figures = page.replace(get_plotlyjs(), "")
@@ -69,7 +71,7 @@ def test_report_is_self_contained_with_headline_and_nothing_suppressed(built):
     assert "DOMESTIC_ABUSE" not in figures and "Domestic abuse survey" in figures
     assert "2024/25" in figures  # the trend has both years
     markdown = report.headline_markdown(items)
-    assert "| Whole experience |" in markdown and "145" in markdown
+    assert "| Whole experience |" in markdown and "157" in markdown
 
 
 def _png_has_content(path: Path) -> bool:
