@@ -382,3 +382,76 @@ def test_switching_on_encryption_leaves_no_plain_handoff_in_the_outbox(
 
     assert (outbox / (APRIL_FILE + ".age")).exists()
     assert not (outbox / APRIL_FILE).exists()
+
+
+# ------------------------------------------------------------------ interrupted writes
+def _interrupted(tmp_path, old: bytes | None, new: bytes, landed: bool, sent: bool = False):
+    """An outbox and log as a kill leaves them: the intent for `new` logged, `old` (with its
+    manifest) in the outbox, and `new` renamed over it if `landed`."""
+    import hashlib
+
+    import duckdb
+
+    from vsat_assets.handoff.files import manifest_bytes, manifest_for
+    from vsat_assets.handoff.recovery import log_intent
+    from vsat_assets.warehouse import ensure_schemas
+
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    month = date(2025, 4, 1)
+    conn = duckdb.connect()
+    ensure_schemas(conn)
+    sha = lambda b: hashlib.sha256(b).hexdigest()  # noqa: E731
+    if old is not None:
+        (outbox / APRIL_FILE).write_bytes(old)
+        (outbox / "handoff_2025-04.manifest.json").write_bytes(manifest_bytes(manifest_for(month, 1, sha(old))))
+        conn.execute("INSERT INTO ops.handoff_log (sampling_month, file, rows, sha256, layout_version, written_at, "
+                     "sent_at, status, file_sha256) VALUES (?, ?, 1, ?, 1, now(), ?, 'WRITTEN', ?)",
+                     [month, APRIL_FILE, sha(old), date(2025, 6, 1) if sent else None, sha(old)])
+    log_intent(conn, month, 2, sha(new), APRIL_FILE, sha(new), 1,
+               "SELECT 'P1', 'S1', DATE '2025-06-01' WHERE ? IS NOT NULL", [month])
+    if landed:
+        (outbox / APRIL_FILE).write_bytes(new)
+    (outbox / ".handoff_2025-04.csv.x1y2.partial").write_bytes(new)
+    return conn, outbox, month
+
+
+@pytest.mark.parametrize("landed", [True, False], ids=["landed", "not-landed"])
+def test_an_interrupted_rewrite_is_finished_if_its_file_landed_and_undone_if_not(tmp_path, landed):
+    from vsat_assets.handoff.recovery import recover_outbox
+
+    old, new = b"survey_id\nS0\n", b"survey_id\nS1\nS2\n"
+    conn, outbox, month = _interrupted(tmp_path, old, new, landed)
+
+    done = recover_outbox(conn, outbox, mark_sent=True)
+
+    on_disk = (outbox / APRIL_FILE).read_bytes()
+    manifest = json.loads((outbox / "handoff_2025-04.manifest.json").read_text())
+    log = conn.execute("SELECT status, rows, sha256, sent_at IS NOT NULL FROM ops.handoff_log").fetchall()
+    assert on_disk == (new if landed else old)
+    assert log == [("WRITTEN", manifest["rows"], manifest["sha256"], landed)]
+    assert done["finished" if landed else "rolled_back"] == ["2025-04"]
+    assert not list(outbox.glob(".*partial"))
+
+
+def test_an_interrupted_first_write_that_never_landed_is_withdrawn(tmp_path):
+    from vsat_assets.handoff.recovery import recover_outbox
+
+    conn, outbox, month = _interrupted(tmp_path, None, b"survey_id\nS1\n", landed=False)
+
+    assert recover_outbox(conn, outbox, mark_sent=True)["withdrawn"] == ["2025-04"]
+    assert conn.execute("SELECT count(*) FROM ops.handoff_log").fetchall() == [(0,)]
+    assert conn.execute("SELECT count(*) FROM ops.contact_history").fetchall() == [(0,)]
+    assert list(outbox.iterdir()) == []
+
+
+def test_an_outbox_file_the_log_does_not_know_stops_for_the_operator(tmp_path):
+    from vsat_assets.handoff.recovery import HandoffNeedsOperator, recover_outbox
+
+    conn, outbox, month = _interrupted(tmp_path, b"survey_id\nS0\n", b"survey_id\nS1\n", landed=False)
+    (outbox / APRIL_FILE).write_bytes(b"survey_id\nedited by hand\n")
+    before = (outbox / APRIL_FILE).read_bytes()
+
+    with pytest.raises(HandoffNeedsOperator, match="check with the contractor"):
+        recover_outbox(conn, outbox, mark_sent=True)
+    assert (outbox / APRIL_FILE).read_bytes() == before
