@@ -145,6 +145,7 @@ def contractor_handoff(
     mark_sent = writing_is_sending(handoff, contractor_sftp)
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
+        # First, before anything reads ops.handoff_log: settling a kill may mark a landed file sent.
         recovered = recover_outbox(conn, outbox, mark_sent)
         if any(recovered.values()):
             context.log.warning(f"interrupted hand-offs settled: {recovered}")
