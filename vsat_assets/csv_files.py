@@ -132,7 +132,7 @@ def check_columns(file: str, columns: list[str], expected, error: type[FileConte
     most likely a data row: its values are never repeated in the message."""
     if not set(expected) & {c.split("_duplicated_")[0] for c in columns}:
         raise error(file, f"the first line names none of the {len(expected)} expected columns: "
-                          "is the header row missing? (its values are not shown)")
+                          "is the header row missing, or the delimiter not a comma? (its values are not shown)")
     repeated = sorted({c.split("_duplicated_")[0] for c in columns if "_duplicated_" in c})
     if repeated:
         raise error(file, f"column(s) appear more than once: {_names(repeated)}")
