@@ -275,3 +275,20 @@ def test_a_year_without_calibrated_weights_is_noticed(survey):
     assert weighting.unweighted_interviews(survey.conn, *year) == 0
     survey.conn.execute("UPDATE marts.responses SET calibrated_weight = NULL")
     assert weighting.unweighted_interviews(survey.conn, *year) == 12
+
+
+def test_a_quarter_holding_a_suppressed_month_is_suppressed_too(survey):
+    survey.add(date(2025, 4, 1), [1] * 40, strand="DOMESTIC_ABUSE")
+    survey.add(date(2025, 5, 1), [1] * 3 + [5] * 3, strand="DOMESTIC_ABUSE")  # 6: suppressed month
+    survey.add(date(2025, 6, 1), [1] * 40, strand="DOMESTIC_ABUSE")
+    survey.add(date(2025, 7, 1), [1] * 40, strand="DOMESTIC_ABUSE")
+    survey.add(date(2025, 8, 1), [1] * 40, strand="DOMESTIC_ABUSE")
+    survey.build()
+    quarters = dict(survey.conn.execute(
+        "SELECT period_end_month, suppressed FROM marts.satisfaction_da_quarterly "
+        "WHERE question = 'whole_experience'").fetchall())
+    assert {m: quarters[m] for m in ("2025-04", "2025-05", "2025-06", "2025-07", "2025-08")} == {
+        "2025-04": False, "2025-05": True, "2025-06": True, "2025-07": True, "2025-08": False}
+    months = dict(survey.conn.execute(
+        "SELECT month, respondents FROM marts.satisfaction_da_monthly WHERE question = 'whole_experience'").fetchall())
+    assert months["2025-05"] is None and months["2025-04"] == 40

@@ -80,9 +80,10 @@ def _wilson(p: str, n_eff: str, z: float, side: str) -> str:
     return f"least(1.0, greatest({p}, {centre} + {half}))"
 
 
-def estimates(suppress: int, low_base: int, z: float = Z95) -> str:
-    """Published columns from summed stratum aggregates (a select list)."""
-    shown = f"n >= {int(suppress)} and sw > 0"
+def estimates(suppress: int, low_base: int, z: float = Z95, hide: str = "false") -> str:
+    """Published columns from summed stratum aggregates (a select list). ``hide``: a boolean
+    column that suppresses the cell whatever its base (secondary suppression)."""
+    shown = f"n >= {int(suppress)} and sw > 0 and not {hide}"
 
     def block(suffix: str) -> tuple[str, str, str, str]:
         p = f"least(1.0, swy{suffix} / nullif(sw, 0.0))"
@@ -97,12 +98,12 @@ def estimates(suppress: int, low_base: int, z: float = Z95) -> str:
     def pub(expr: str) -> str:
         return f"case when {shown} then {expr} end"
 
-    return f"""case when n >= {int(suppress)} then n end as respondents,
+    return f"""case when {shown} then n end as respondents,
         {pub(f'100.0 * {p}')} as satisfied_pct,
         {pub(f'100.0 * {_wilson(p, n_eff, z, "low")}')} as ci_low,
         {pub(f'100.0 * {_wilson(p, n_eff, z, "high")}')} as ci_high,
-        case when n >= {int(suppress)} then n < {int(low_base)} end as low_base,
-        n < {int(suppress)} as suppressed,
+        case when {shown} then n < {int(low_base)} end as low_base,
+        not ({shown}) as suppressed,
         {pub(n_eff)} as effective_n,
         {pub(f'100.0 * sqrt({var})')} as standard_error,
         {pub('100.0 * least(1.0, sdwy / nullif(sdw, 0.0))')} as satisfied_pct_design,

@@ -266,7 +266,10 @@ DA_QUARTERLY = Table(
 
 
 def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
-    """Rolling quarters ending in each month of [start, end); strata: area x month; design weights."""
+    """Rolling quarters ending in each month of [start, end); strata: area x month; design weights.
+
+    Months with no interview at all publish nothing to protect, so only months with 1 to
+    suppress - 1 valid answers hide their quarters."""
     answers = answers_sql(
         f"month_start >= DATE '{start}' - interval 2 month and month_start < DATE '{end}'"
         " and survey_strand = 'DOMESTIC_ABUSE'"
@@ -281,12 +284,20 @@ def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
         select period_end, question, area, month_start, {design.stratum_sums('design_weight')}
         from periods join answers on month_start > period_end - interval 3 month and month_start <= period_end
         group by all
+    ),
+    -- A quarter holding a suppressed month is suppressed too: else quarter minus the other two
+    -- published months would give the month away.
+    small_months as (
+        select period_end, question, bool_or(month_n between 1 and {int(t.suppress) - 1}) as has_small_month
+        from (select period_end, question, month_start, sum(n) as month_n from strata group by all)
+        group by all
     )
     select strftime(period_end, '%Y-%m') as period_end_month, period_end,
            '3 months to ' || strftime(period_end, '%B %Y') as label, months_covered, question,
-           {design.estimates(t.suppress, t.low_base)}
+           {design.estimates(t.suppress, t.low_base, hide='has_small_month')}
     from (select period_end, question, count(distinct month_start) as months_covered, {design.summed()}
           from strata group by all)
+    join small_months using (period_end, question)
     """
 
 
