@@ -151,7 +151,10 @@ def test_calibrated_weights_correct_a_non_response_bias(survey):
     n_young, n_old = sum(answered(i) for i in range(200)), sum(answered(i) for i in range(200, 400))
     design_only = (n_young * young_rate + n_old * old_rate) / (n_young + n_old)
     assert cell["satisfied_pct_design"] == pytest.approx(100 * design_only, abs=0.1)
-    general = next(r for r in summary if r["survey"] == "GENERAL")
+    general = next(r for r in summary if r["survey"] == "GENERAL" and r["margin"] == "ALL")
+    young = next(r for r in summary if r["survey"] == "GENERAL" and r["category"] == "18-29")
+    assert young["frame_pct"] == pytest.approx(50.0) and young["calibrated_pct"] == pytest.approx(50.0, abs=0.1)
+    assert young["design_pct"] == pytest.approx(100 * n_young / (n_young + n_old))
     assert general["respondents"] == n_young + n_old and general["frame_victims"] == 400
     assert 0.5 < general["weighting_efficiency"] < 1.0
     total = survey.conn.execute("SELECT sum(calibrated_weight) FROM marts.responses").fetchone()[0]

@@ -115,7 +115,9 @@ satisfaction_da_quarterly = _table_asset(
     group_name="annual",
     description="Non-response weights: each financial year's completed interviews (general and domestic abuse "
     "surveys apart) raked to the eligible victims by stratum, age band and ethnic group, then trimmed; written to "
-    "marts.responses.calibrated_weight, with the weighting efficiency in marts.weighting_summary.",
+    "marts.responses.calibrated_weight. marts.weighting_summary gives the weighting efficiency and the respondents' "
+    "profile (stratum, age band, ethnic group) before and after weighting against the eligible victims'. "
+    "Method: docs/method.md.",
     deps=["responses", "sampling_frame", "stg_reports"],
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
@@ -133,12 +135,12 @@ def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) 
             year = financial_year_of(year_start)
             rows = weighting.calibrate_year(conn, year, year_start, date(year_start.year + 1, 4, 1))
             summaries += rows
-            for row in rows:
+            for row in (r for r in rows if r["margin"] == "ALL"):
                 context.log.info(f"{year} {row['survey']}: {row['respondents']} respondents, weighting efficiency "
                                  f"{row['weighting_efficiency']:.3f}, {row['trimmed']} trimmed")
     return MaterializeResult(metadata={
         f"{r['financial_year']} {r['survey']} weighting_efficiency": round(r["weighting_efficiency"], 4)
-        for r in summaries
+        for r in summaries if r["margin"] == "ALL"
     })
 
 

@@ -155,7 +155,8 @@ def _personal_data_check(asset_name: str):
 def every_interview_weighted(warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         unweighted = _count(conn, """
-            SELECT count(*) FROM marts.responses r JOIN marts.weighting_summary s USING (financial_year)
+            SELECT count(*) FROM marts.responses r
+            JOIN (SELECT * FROM marts.weighting_summary WHERE margin = 'ALL') s USING (financial_year)
             WHERE r.outcome = 'COMPLETE' AND (r.survey_strand = 'DOMESTIC_ABUSE') = (s.survey = 'DOMESTIC_ABUSE')
               AND NOT coalesce(r.calibrated_weight > 0, false)""")
         off_total = _count(conn, """
@@ -163,7 +164,8 @@ def every_interview_weighted(warehouse: DuckDBResource) -> AssetCheckResult:
             LEFT JOIN (SELECT financial_year, survey_strand = 'DOMESTIC_ABUSE' AS da, sum(calibrated_weight) AS w
                        FROM marts.responses WHERE outcome = 'COMPLETE' GROUP BY ALL) r
               ON r.financial_year = s.financial_year AND r.da = (s.survey = 'DOMESTIC_ABUSE')
-            WHERE s.respondents > 0 AND abs(coalesce(r.w, 0) - s.frame_victims) > 0.05 * s.frame_victims""")
+            WHERE s.margin = 'ALL' AND s.respondents > 0
+              AND abs(coalesce(r.w, 0) - s.frame_victims) > 0.05 * s.frame_victims""")
     return AssetCheckResult(passed=unweighted == 0 and off_total == 0,
                             metadata={"unweighted_interviews": unweighted, "surveys_off_frame_total": off_total})
 

@@ -129,12 +129,17 @@ SUMMARY_COLUMNS = (
     ("financial_year", "VARCHAR", "Financial year, '2025/26'."),
     ("year_start", "DATE", "First day of the financial year."),
     ("survey", "VARCHAR", "GENERAL (every strand but domestic abuse) or DOMESTIC_ABUSE."),
-    ("respondents", "BIGINT", "Completed interviews weighted."),
-    ("frame_victims", "BIGINT", "Eligible victims (sampled or not) the weights are raked to."),
-    ("design_efficiency", "DOUBLE", "Kish efficiency (sum w)^2 / (n sum w^2) of the design weights."),
-    ("weighting_efficiency", "DOUBLE", "Kish efficiency of the calibrated weights (1 = no loss)."),
-    ("trimmed", "BIGINT", "Respondents whose weight was trimmed to a bound."),
-    ("max_margin_error", "DOUBLE", "Largest relative gap between a weighted margin and its frame total."),
+    ("margin", "VARCHAR", "ALL (the survey as a whole), or the weighting margin: stratum, age_band, ethnic_group."),
+    ("category", "VARCHAR", "The margin's category (e.g. '18-29', 'ETHNIC_MINORITY', 'ASB|DARLINGTON'); ALL on ALL rows."),
+    ("respondents", "BIGINT", "Completed interviews weighted (in the category)."),
+    ("frame_victims", "BIGINT", "Eligible victims (sampled or not) the weights are raked to (in the category)."),
+    ("frame_pct", "DOUBLE", "The category's share of the eligible victims, %."),
+    ("design_pct", "DOUBLE", "Its share of the respondents weighted by design_weight, %: the profile before adjustment."),
+    ("calibrated_pct", "DOUBLE", "Its share weighted by calibrated_weight, %: equal to frame_pct unless trimming or pooling stopped it."),
+    ("design_efficiency", "DOUBLE", "Kish efficiency (sum w)^2 / (n sum w^2) of the design weights (ALL rows)."),
+    ("weighting_efficiency", "DOUBLE", "Kish efficiency of the calibrated weights, 1 = no loss (ALL rows)."),
+    ("trimmed", "BIGINT", "Respondents whose weight was trimmed to a bound (ALL rows)."),
+    ("max_margin_error", "DOUBLE", "Largest relative gap between a weighted margin and its frame total (ALL rows)."),
 )
 AGE_BAND_SQL = """case
     when victim_age is null then 'UNKNOWN' when victim_age <= 29 then '18-29' when victim_age <= 44 then '30-44'
@@ -164,7 +169,9 @@ def calibrate_year(
 ) -> list[dict]:
     """Set marts.responses.calibrated_weight for the year's completed interviews (general survey
     and domestic abuse survey raked separately) and write the year's marts.weighting_summary rows,
-    in one transaction. Returns the summary rows."""
+    in one transaction. Returns the summary rows (the ALL rows first per survey, then each margin's)."""
+    import pyarrow as pa
+
     frame = conn.execute(f"""
         select domestic_abuse, stratum, age_band, ethnic_group, count(*) from ({_profiles_sql(start, end)})
         group by all""").fetchall()
@@ -184,12 +191,28 @@ def calibrate_year(
         labels = {m: [r[3 + i] for r in rows] for i, m in enumerate(MARGINS)}
         result = calibrate([r[1] for r in rows], labels, totals, settings)
         weights += [(r[0], float(w)) for r, w in zip(rows, result.weights)]
+        frame_total = sum(totals["stratum"].values())
         summary.append({
-            "financial_year": financial_year, "year_start": start, "survey": survey, "respondents": len(rows),
-            "frame_victims": int(sum(totals["stratum"].values())), "design_efficiency": result.design_efficiency,
+            "financial_year": financial_year, "year_start": start, "survey": survey, "margin": "ALL",
+            "category": "ALL", "respondents": len(rows), "frame_victims": int(frame_total), "frame_pct": 100.0,
+            "design_pct": 100.0, "calibrated_pct": 100.0, "design_efficiency": result.design_efficiency,
             "weighting_efficiency": result.efficiency, "trimmed": result.trimmed,
             "max_margin_error": result.max_margin_error,
         })
+        design = np.array([r[1] for r in rows], dtype=float)
+        for margin in MARGINS:
+            label = np.array(labels[margin], dtype=object)
+            for category, n in sorted(totals[margin].items()):
+                mask = label == category
+                summary.append({
+                    "financial_year": financial_year, "year_start": start, "survey": survey, "margin": margin,
+                    "category": category, "respondents": int(mask.sum()), "frame_victims": int(n),
+                    "frame_pct": 100.0 * n / frame_total if frame_total else None,
+                    "design_pct": 100.0 * design[mask].sum() / design.sum() if len(rows) else None,
+                    "calibrated_pct": 100.0 * result.weights[mask].sum() / result.weights.sum() if len(rows) else None,
+                    "design_efficiency": None, "weighting_efficiency": None, "trimmed": None,
+                    "max_margin_error": None,
+                })
     ensure_schemas(conn)
     names = ", ".join(n for n, _, _ in SUMMARY_COLUMNS)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {SUMMARY_TABLE} ({', '.join(f'{n} {t}' for n, t, _ in SUMMARY_COLUMNS)})")
@@ -197,9 +220,8 @@ def calibrate_year(
     def write(c: duckdb.DuckDBPyConnection) -> None:
         c.execute("""UPDATE marts.responses SET calibrated_weight = NULL
                      WHERE month_start >= ? AND month_start < ?""", [start, end])
-        c.execute("CREATE OR REPLACE TEMP TABLE new_weights (survey_id VARCHAR, w DOUBLE)")
-        if weights:
-            c.executemany("INSERT INTO new_weights VALUES (?, ?)", weights)
+        new_weights = pa.table({"survey_id": [w[0] for w in weights], "w": [w[1] for w in weights]},
+                               schema=pa.schema([("survey_id", pa.string()), ("w", pa.float64())]))
         c.execute("""UPDATE marts.responses SET calibrated_weight = new_weights.w FROM new_weights
                      WHERE marts.responses.survey_id = new_weights.survey_id""")
         c.executemany(f"INSERT INTO {SUMMARY_TABLE} ({names}) VALUES ({', '.join('?' * len(SUMMARY_COLUMNS))})",
