@@ -3,6 +3,7 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 from dagster_duckdb import DuckDBResource
 
+from vsat_assets.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
 
 EVERY_VICTIM_CLASSIFIED_ONCE = "every_victim_classified_once"
@@ -15,6 +16,7 @@ EVERY_VICTIM_CLASSIFIED_ONCE = "every_victim_classified_once"
     blocking=True,
     description="Each victim of a raw report appears once, either eligible (with a survey_id) or with one reason.",
 )
+@each_partition
 def every_victim_classified_once(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
     window = context.partition_time_window
     params = [window.start.date(), window.end.date()]

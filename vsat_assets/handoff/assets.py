@@ -7,7 +7,6 @@ import duckdb
 import polars as pl
 from dagster import (
     AssetCheckResult,
-    AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
     Config,
@@ -32,10 +31,11 @@ from vsat_assets.handoff.files import (
 )
 from vsat_assets.handoff.delivery import send_handoffs
 from vsat_assets.handoff.sftp import ContractorSftp
-from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.handoff.recovery import HandoffNeedsOperator, log_intent, mark_written, recover_outbox
 from vsat_assets.handoff.retention import overdue, purge
 from vsat_assets.crash import crash_point
+from vsat_assets.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
+from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
 
 ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
@@ -124,24 +124,24 @@ def _cohort_query() -> str:
         "each handed-off person is added to ops.contact_history. A sent month is never changed."
     ),
     check_specs=[
-        AssetCheckSpec(ALLOWED_COLUMNS_ONLY, asset="contractor_handoff", blocking=True,
-                       description="The file has exactly the agreed columns, in the agreed order."),
-        AssetCheckSpec(MATCHES_COHORT, asset="contractor_handoff", blocking=True,
-                       description="The file in the outbox has the cohort's rows and the manifest's checksum."),
+        partitioned_check_spec(ALLOWED_COLUMNS_ONLY, "contractor_handoff", monthly_partitions, blocking=True,
+                               description="The file has exactly the agreed columns, in the agreed order."),
+        partitioned_check_spec(MATCHES_COHORT, "contractor_handoff", monthly_partitions, blocking=True,
+                               description="The file in the outbox has the cohort's rows and the manifest's checksum."),
     ],
 )
 def contractor_handoff(
     context: AssetExecutionContext, warehouse: DuckDBResource, handoff: HandoffSettings,
     contractor_sftp: ContractorSftp,
-) -> MaterializeResult:
+):
     if settings.pseudonym_key()[1]:
         context.log.warning(
             "survey_ids use the built-in demo pseudonym key (VSAT_PROFILE=demo): fine for the demo, never for "
             "real victims; any other profile refuses to run without VSAT_PSEUDONYM_KEY"
         )
-    window = context.partition_time_window
     outbox = handoff.outbox_dir()
-    per_month, header_ok, matches = {}, True, True
+    window = context.partition_time_window
+    per_month, checks, header_ok, matches = {}, {}, True, True
     mark_sent = writing_is_sending(handoff, contractor_sftp)
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
@@ -149,31 +149,32 @@ def contractor_handoff(
         recovered = recover_outbox(conn, outbox, mark_sent)
         if any(recovered.values()):
             context.log.warning(f"interrupted hand-offs settled: {recovered}")
-        for month in months_in(window.start.date(), window.end.date()):
+        for month_window in partition_windows(context, monthly_partitions):
+            month = month_window.start
             file, path = hand_off_month(conn, month, handoff, mark_sent=mark_sent)
             on_disk = verify_on_disk(outbox, month)
+            file_matches = on_disk["sha256_ok"] and on_disk["rows"] == file.rows
             header_ok &= on_disk["header_ok"]
-            matches &= on_disk["sha256_ok"] and on_disk["rows"] == file.rows
-            per_month[f"{month:%Y-%m}"] = {"rows": file.rows, "sha256": file.sha256, "file": path.name}
+            matches &= file_matches
+            per_month[month_window.key] = {"dagster/row_count": file.rows, "rows_written": file.rows,
+                                           "sha256": file.sha256, "file": path.name}
+            checks[month_window.key] = [
+                AssetCheckResult(check_name=ALLOWED_COLUMNS_ONLY, passed=on_disk["header_ok"],
+                                 metadata={"columns": ", ".join(HANDOFF_COLUMNS)}),
+                AssetCheckResult(check_name=MATCHES_COHORT, passed=file_matches),
+            ]
             context.log.info(f"hand-off {month:%Y-%m}: {file.rows} victims -> {path}")
     sent_over_sftp = {}
     if contractor_sftp.configured and header_ok and matches:
         months = months_in(window.start.date(), window.end.date())
         sent_over_sftp = send_handoffs(warehouse, contractor_sftp, outbox, months, context.log)
-    return MaterializeResult(
-        metadata={
-            "outbox": MetadataValue.path(str(outbox)),
-            "files": MetadataValue.json(per_month),
-            "rows_written": sum(m["rows"] for m in per_month.values()),
-            "encrypted": bool(handoff.age_recipient),
-            **({"sent_over_sftp": MetadataValue.json(sent_over_sftp)} if contractor_sftp.configured else {}),
-        },
-        check_results=[
-            AssetCheckResult(check_name=ALLOWED_COLUMNS_ONLY, passed=header_ok,
-                             metadata={"columns": ", ".join(HANDOFF_COLUMNS)}),
-            AssetCheckResult(check_name=MATCHES_COHORT, passed=matches),
-        ],
-    )
+    add_partition_metadata(context, per_month)
+    yield MaterializeResult(metadata={
+        "outbox": MetadataValue.path(str(outbox)),
+        "encrypted": bool(handoff.age_recipient),
+        **({"sent_over_sftp": MetadataValue.json(sent_over_sftp)} if contractor_sftp.configured else {}),
+    })
+    yield from check_events(context, "contractor_handoff", checks)
 
 
 PERSONAL_DATA_PAST_RETENTION = "no_personal_data_past_retention"

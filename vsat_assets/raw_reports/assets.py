@@ -20,6 +20,13 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
 from vsat_assets.keys import check_against_warehouse
+from vsat_assets.partition_results import (
+    PartitionWindow,
+    add_partition_metadata,
+    check_events,
+    checks_by_partition,
+    partition_windows,
+)
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.raw_reports import checks
 from vsat_assets.raw_reports.exports import export_files_for_month, read_month_exports
@@ -152,29 +159,32 @@ def raw_reports(
     warehouse: DuckDBResource,
     report_source: ReportSource,
     survey: SurveySettings,
-) -> MaterializeResult:
+):
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     areas = tuple(survey.policing_areas)
     ring = settings.key_ring()  # a run that cannot make pseudonyms stops here, before writing anything
+    windows = partition_windows(context, monthly_partitions)
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
         check_against_warehouse(conn, ring)
         per_month = load_reports(conn, report_source, start, end, areas, context.log.info)
-        check_results = checks.evaluate(conn, start, end, areas, per_month)
-        summary = conn.execute(
-            f"""SELECT record_type, count(*) FROM {REPORTS_TABLE}
-                WHERE report_date >= ? AND report_date < ? GROUP BY ALL ORDER BY ALL""",
-            [start, end],
-        ).fetchall()
-        total = conn.execute(f"SELECT count(*) FROM {REPORTS_TABLE}").fetchone()[0]
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "rows_written": sum(per_month.values()),
-            "reports_per_month": MetadataValue.json(per_month),
-            "reports_per_record_type": MetadataValue.json(dict(summary)),
-            "source": report_source.kind,
-        },
-        check_results=check_results,
-    )
+        # Each month's own figures and check results, also when one run loads a range of months.
+        check_results = checks_by_partition(windows, lambda w: checks.evaluate(
+            conn, w.start, w.end, areas, {f"{w.start:%Y-%m}": per_month.get(f"{w.start:%Y-%m}", 0)}))
+        add_partition_metadata(context, {w.key: _month_metadata(conn, w, per_month) for w in windows})
+    yield MaterializeResult(metadata={"source": report_source.kind, "rows_written_in_run": sum(per_month.values())})
+    yield from check_events(context, "raw_reports", check_results)
+
+
+def _month_metadata(conn: duckdb.DuckDBPyConnection, window: PartitionWindow, per_month: dict[str, int]) -> dict:
+    per_type = conn.execute(
+        f"""SELECT record_type, count(*) FROM {REPORTS_TABLE}
+            WHERE report_date >= ? AND report_date < ? GROUP BY ALL ORDER BY ALL""",
+        [window.start, window.end],
+    ).fetchall()
+    return {
+        "dagster/row_count": sum(n for _, n in per_type),
+        "rows_written": per_month.get(f"{window.start:%Y-%m}", 0),
+        "reports_per_record_type": MetadataValue.json(dict(per_type)),
+    }

@@ -3,8 +3,10 @@
 from datetime import date
 
 import duckdb
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetCheckSpec
+from dagster import AssetCheckResult, AssetCheckSeverity
 
+from vsat_assets.partition_results import partitioned_check_spec
+from vsat_assets.partitions import monthly_partitions
 from vsat_assets.raw_reports.schema import RECORD_TYPES, stored_columns
 
 ASSET = "raw_reports"
@@ -18,16 +20,16 @@ KEY_FIELD_NULL_RATES = "key_field_null_rates"
 MAX_NULL_SHARE = {"victim_phone": 0.25, "victim_date_of_birth": 0.10, "victim_surname": 0.05}
 
 RAW_REPORT_CHECK_SPECS = [
-    AssetCheckSpec(COLUMNS_AND_TYPES, asset=ASSET, blocking=True,
-                   description="raw.reports has exactly the export layout's columns and types"),
-    AssetCheckSpec(UNIQUE_REFERENCE_PER_VICTIM, asset=ASSET, blocking=True,
-                   description="a crime reference appears at most once per victim and force in a month"),
-    AssetCheckSpec(DATES_IN_PARTITION, asset=ASSET, blocking=True,
-                   description="every report date lies inside its partition month"),
-    AssetCheckSpec(KNOWN_OFFENCE_AND_AREA, asset=ASSET, blocking=True,
-                   description="offence codes are in the catalogue, record types and policing areas are known"),
-    AssetCheckSpec(KEY_FIELD_NULL_RATES, asset=ASSET, blocking=False,
-                   description="phone, date of birth and surname are present for most personal victims"),
+    partitioned_check_spec(COLUMNS_AND_TYPES, ASSET, monthly_partitions, blocking=True,
+                           description="raw.reports has exactly the export layout's columns and types"),
+    partitioned_check_spec(UNIQUE_REFERENCE_PER_VICTIM, ASSET, monthly_partitions, blocking=True,
+                           description="a crime reference appears at most once per victim and force in a month"),
+    partitioned_check_spec(DATES_IN_PARTITION, ASSET, monthly_partitions, blocking=True,
+                           description="every report date lies inside its partition month"),
+    partitioned_check_spec(KNOWN_OFFENCE_AND_AREA, ASSET, monthly_partitions, blocking=True,
+                           description="offence codes are in the catalogue, record types and policing areas are known"),
+    partitioned_check_spec(KEY_FIELD_NULL_RATES, ASSET, monthly_partitions, blocking=False,
+                           description="phone, date of birth and surname are present for most personal victims"),
 ]
 
 

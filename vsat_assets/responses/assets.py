@@ -8,7 +8,6 @@ import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     BackfillPolicy,
     Config,
@@ -22,7 +21,8 @@ from pydantic import Field
 
 from vsat_assets import settings
 from vsat_assets.crash import crash_point
-from vsat_assets.partitions import monthly_partitions, months_in
+from vsat_assets.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
+from vsat_assets.partitions import monthly_partitions
 from vsat_assets.responses.returns import QUESTIONS, ReturnsFileError, check_month, read_returns, returns_name, triage_sql
 from vsat_assets.sampling.opt_outs import record_contractor_opt_outs
 from vsat_assets.warehouse import ensure_schemas, scalar, transaction
@@ -143,21 +143,21 @@ def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
     ),
     metadata={"dagster/table_name": RESPONSES_TABLE},
     check_specs=[
-        AssetCheckSpec(NO_QUARANTINED_ROWS, asset="survey_responses",
-                       description="Every returned row was accepted (none quarantined)."),
-        AssetCheckSpec(EVERY_RESPONSE_LINKED, asset="survey_responses", blocking=True,
-                       description="Every accepted response has a strand, an area and a design weight."),
+        partitioned_check_spec(NO_QUARANTINED_ROWS, "survey_responses", monthly_partitions,
+                               description="Every returned row was accepted (none quarantined)."),
+        partitioned_check_spec(EVERY_RESPONSE_LINKED, "survey_responses", monthly_partitions, blocking=True,
+                               description="Every accepted response has a strand, an area and a design weight."),
     ],
 )
 def survey_responses(
     context: AssetExecutionContext, config: ReturnsRun, warehouse: DuckDBResource, contractor_inbox: ContractorInbox
-) -> MaterializeResult:
+):
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()
     inbox = contractor_inbox.inbox_dir()
-    files = {month: read_returns(inbox, month) for month in months_in(start, end)}  # file faults raise here
-    faults: dict[str, int] = {}
-    accepted = opted_out = 0
+    windows = partition_windows(context, monthly_partitions)
+    files = {w.start: read_returns(inbox, w.start) for w in windows}  # file faults raise here
+    ingested: dict[str, tuple[int, dict, int]] = {}
     with warehouse.get_connection() as conn:
         prepare_tables(conn)
         try:
@@ -165,15 +165,10 @@ def survey_responses(
                 stored_before(conn, start, end)
                 conn.execute(f"DELETE FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
                 conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
-                for month, returned in files.items():
-                    month_accepted, month_faults, month_opt_outs = ingest_month(conn, month, returned)
-                    accepted += month_accepted
-                    opted_out += month_opt_outs
-                    for fault, n in month_faults.items():
-                        faults[fault] = faults.get(fault, 0) + n
+                for w in windows:
+                    ingested[w.key] = accepted, faults, _ = ingest_month(conn, w.start, files[w.start])
                     context.log.info(
-                        f"{returns_name(month)}: {month_accepted} rows accepted, {sum(month_faults.values())} quarantined"
-                    )
+                        f"{returns_name(w.start)}: {accepted} rows accepted, {sum(faults.values())} quarantined")
                 if not config.replace_stored_responses:
                     refuse_dropping_responses(conn)
                 crash_point("returns.before_commit")
@@ -184,27 +179,29 @@ def survey_responses(
                     record_opt_outs_of(conn, month, returned)
             raise
         crash_point("returns.committed")
-        outcomes = dict(conn.execute(
-            f"SELECT outcome, count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ? "
-            "GROUP BY ALL", [start, end]).fetchall())
-        total = scalar(conn, f"SELECT count(*) FROM {RESPONSES_TABLE}")
-        unlinked = conn.execute(
-            f"""SELECT count(*) FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?
-                AND (survey_strand IS NULL OR policing_area IS NULL OR design_weight IS NULL)""",
-            [start, end]).fetchone()[0]
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
-            "rows_accepted": accepted,
-            "rows_quarantined": sum(faults.values()),
-            "outcomes": MetadataValue.json(outcomes),
-            "new_opt_outs": opted_out,
-        },
-        check_results=[
-            AssetCheckResult(check_name=NO_QUARANTINED_ROWS, passed=not faults,
-                             severity=AssetCheckSeverity.WARN,
-                             metadata={"quarantined_by_reason": MetadataValue.json(faults)}),
-            AssetCheckResult(check_name=EVERY_RESPONSE_LINKED, passed=unlinked == 0,
-                             metadata={"unlinked_responses": unlinked}),
-        ],
-    )
+        # Each month's own figures and check results, also when one run ingests a range of months.
+        metadata, checks = {}, {}
+        for w in windows:
+            accepted, faults, opted_out = ingested[w.key]
+            outcomes = dict(conn.execute(
+                f"SELECT outcome, count(*) FROM {RESPONSES_TABLE} WHERE sampling_month = ? GROUP BY ALL ORDER BY ALL",
+                [w.start]).fetchall())
+            unlinked = scalar(conn, f"""SELECT count(*) FROM {RESPONSES_TABLE} WHERE sampling_month = '{w.start}'
+                AND (survey_strand IS NULL OR policing_area IS NULL OR design_weight IS NULL)""")
+            metadata[w.key] = {
+                "dagster/row_count": sum(outcomes.values()),
+                "rows_accepted": accepted,
+                "rows_quarantined": sum(faults.values()),
+                "outcomes": MetadataValue.json(outcomes),
+                "new_opt_outs": opted_out,
+            }
+            checks[w.key] = [
+                AssetCheckResult(check_name=NO_QUARANTINED_ROWS, passed=not faults,
+                                 severity=AssetCheckSeverity.WARN,
+                                 metadata={"quarantined_by_reason": MetadataValue.json(faults)}),
+                AssetCheckResult(check_name=EVERY_RESPONSE_LINKED, passed=unlinked == 0,
+                                 metadata={"unlinked_responses": unlinked}),
+            ]
+    add_partition_metadata(context, metadata)
+    yield MaterializeResult(metadata={"rows_accepted_in_run": sum(a for a, _, _ in ingested.values())})
+    yield from check_events(context, "survey_responses", checks)

@@ -3,6 +3,7 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
 from dagster_duckdb import DuckDBResource
 
+from vsat_assets.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
 from vsat_assets.resources import SURVEY_STRANDS, SurveySettings
 
@@ -21,6 +22,7 @@ def _window(context: AssetCheckExecutionContext) -> list:
 
 @asset_check(asset="sampling_frame", name=STRATUM_RATES, partitions_def=monthly_partitions, blocking=True,
              description="In every stratum the sample is round(rate x eligible) (at least one), and no more.")
+@each_partition
 def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         off_target = conn.execute(
@@ -41,6 +43,7 @@ def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: Duck
 @asset_check(asset="sampled_cohort", name=NO_OPTED_OUT_OR_RECENT, partitions_def=monthly_partitions, blocking=True,
              description="No one in the cohort had opted out before the hand-off, or was handed off in the "
                          "previous recontact_months months.")
+@each_partition
 def no_opted_out_or_recently_surveyed(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
 ) -> AssetCheckResult:
@@ -70,6 +73,7 @@ def no_opted_out_or_recently_surveyed(
 
 @asset_check(asset="sampled_cohort", name=WEIGHTS_ADD_UP, partitions_def=monthly_partitions, blocking=True,
              description="In each stratum the design weights of the sampled add up to the stratum's eligible count.")
+@each_partition
 def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         wrong = conn.execute(
@@ -91,6 +95,7 @@ def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: D
 
 @asset_check(asset="sampled_cohort", name=COHORT_EXPECTATIONS, partitions_def=monthly_partitions, blocking=True,
              description="Great Expectations suite: value sets, ranges, uniqueness and formats of the cohort.")
+@each_partition
 def cohort_expectations(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
 ) -> AssetCheckResult:

@@ -6,7 +6,6 @@ from pathlib import Path
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
-    AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -19,6 +18,14 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
+from vsat_assets.partition_results import (
+    PartitionWindow,
+    add_partition_metadata,
+    check_events,
+    checks_by_partition,
+    partition_windows,
+    partitioned_check_spec,
+)
 from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 from vsat_assets import settings
@@ -43,6 +50,33 @@ def _column_schema(model: Model) -> TableSchema:
     return TableSchema(
         columns=[TableColumn(name=c.name, type=c.data_type or "", description=c.description) for c in model.columns]
     )
+
+
+def _metadata(rows: int, summary: str | None, **more) -> dict:
+    metadata = {"dagster/row_count": rows, **more}
+    if summary:
+        metadata["summary"] = MetadataValue.md(summary)
+    return metadata
+
+
+def _rows_in(conn, model: Model, window: PartitionWindow) -> int:
+    return conn.execute(
+        f"SELECT count(*) FROM {model.table} WHERE {model.window_column} >= ? AND {model.window_column} < ?",
+        [window.start, window.end],
+    ).fetchone()[0]
+
+
+def _test_results(conn, tests: list, model: Model, variables: dict, window) -> list[AssetCheckResult]:
+    results = []
+    for test in tests:
+        failing = run_test(conn, test, model, variables, window)
+        results.append(AssetCheckResult(
+            check_name=test.name,
+            passed=failing == 0,
+            severity=AssetCheckSeverity.ERROR if test.blocking else AssetCheckSeverity.WARN,
+            metadata={"failing_rows": failing},
+        ))
+    return results
 
 
 def build_asset(
@@ -71,16 +105,16 @@ def build_asset(
             "sql_file": str(model.path.relative_to(project_dir.parent)),
         },
         check_specs=[
-            AssetCheckSpec(t.name, asset=model.name, description=t.description(), blocking=t.blocking)
+            partitioned_check_spec(t.name, model.name, partitions_def, description=t.description(),
+                                   blocking=t.blocking)
             for t in tests
         ],
     )
-    def _model_asset(
-        context: AssetExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
-    ) -> MaterializeResult:
+    def _model_asset(context: AssetExecutionContext, warehouse: DuckDBResource, survey: SurveySettings):
         variables = survey.model_vars()
         window = window_of(context, model)
         ring = settings.key_ring()
+        windows = partition_windows(context, partitions_def) if partitions_def else []
         with warehouse.get_connection() as conn:
             prepare_connection(conn, ring.current)
             check_against_warehouse(conn, ring)
@@ -89,26 +123,25 @@ def build_asset(
                 context.log.info(f"key rotation: carried over to the current key {carried}")
             written = build_model_safely(conn, model, models, variables, window)
             context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
-            check_results = []
-            for test in tests:
-                failing = run_test(conn, test, model, variables, window)
-                check_results.append(
-                    AssetCheckResult(
-                        check_name=test.name,
-                        passed=failing == 0,
-                        severity=AssetCheckSeverity.ERROR if test.blocking else AssetCheckSeverity.WARN,
-                        metadata={"failing_rows": failing},
-                    )
+            if not partitions_def:
+                total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+                metadata = _metadata(total, summarise(conn, model, models, variables, None), rows_written=total)
+                results = _test_results(conn, tests, model, variables, None)
+            else:
+                # Each partition's own row count, summary and test results, also in a range run.
+                add_partition_metadata(context, {
+                    w.key: _metadata(_rows_in(conn, model, w),
+                                     summarise(conn, model, models, variables, (w.start, w.end)))
+                    for w in windows
+                })
+                results_by_partition = checks_by_partition(
+                    windows, lambda w: _test_results(conn, tests, model, variables, (w.start, w.end))
                 )
-            total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-            summary = summarise(conn, model, models, variables, window)
-        metadata = {"dagster/row_count": total, "rows_written": written}
-        if summary:
-            metadata["summary"] = MetadataValue.md(summary)
-        return MaterializeResult(
-            metadata=metadata,
-            check_results=check_results,
-        )
+        if not partitions_def:
+            yield MaterializeResult(metadata=metadata, check_results=results)
+            return
+        yield MaterializeResult(metadata={"rows_written_in_run": written})
+        yield from check_events(context, model.name, results_by_partition)
 
     return _model_asset
 
