@@ -100,7 +100,7 @@ def test_generator_month_builds_raw_staging_and_marts(
 
     log_text = run_log_text(result)
     # The scan sees event metadata and log messages, or it would prove nothing.
-    assert "reports_per_month" in log_text and "raw.reports 2023-04" in log_text
+    assert "reports_per_record_type" in log_text and "raw.reports 2023-04" in log_text
     assert_no_personal_values(log_text, personal_values(warehouse_rows, tmp_warehouse))
 
 

@@ -1,16 +1,20 @@
 """Annual satisfaction tables, the HMICFRS export and the annual report."""
 
 
+import warnings
 from datetime import date
 
 from dagster import (
+    AssetDep,
     AssetExecutionContext,
     Failure,
     BackfillPolicy,
+    BetaWarning,
     MaterializeResult,
     MetadataValue,
     TableColumn,
     TableSchema,
+    TimeWindowPartitionMapping,
     asset,
 )
 from dagster_duckdb import DuckDBResource
@@ -49,15 +53,38 @@ def _headline_table(conn, window: tuple[date, date]) -> dict:
     return {"headlines": MetadataValue.md(report.headline_markdown(report.headlines(conn, year)))}
 
 
+def previous_year_of(asset_name: str) -> AssetDep:
+    """The same asset's previous financial year: its figures feed this year's changes, so a
+    rebuilt earlier year makes the later one stale (none before the first year)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)  # allow_nonexistent_upstream_partitions, used knowingly
+        mapping = TimeWindowPartitionMapping(start_offset=-1, end_offset=-1, allow_nonexistent_upstream_partitions=True)
+    return AssetDep(asset_name, partition_mapping=mapping)
+
+
+def _previous_year_note(context: AssetExecutionContext, conn, window: tuple[date, date]) -> dict:
+    """Say when the year before has no interviews yet: its changes stay empty until rebuilt."""
+    first = window[0]
+    previous = conn.execute(
+        f"SELECT count(*) FROM {tables.RESPONSES} WHERE outcome = 'COMPLETE' "
+        "AND month_start >= ? AND month_start < ?", [date(first.year - 1, 4, 1), first]).fetchone()[0]
+    if not previous:
+        context.log.warning(
+            f"{financial_year_of(first)}: no interviews of {financial_year_of(date(first.year - 1, 4, 1))} yet, "
+            "so change_vs_previous_pp is empty; build that year, then rebuild this one")
+    return {"previous_year_interviews": previous}
+
+
 def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual", extra=None,
-                 finalise=None, deps=("response_weights",)):
+                 finalise=None, deps=("response_weights",), compares_with_previous_year=False):
     """An asset writing one satisfaction table from marts.responses."""
+    name = table.name.split(".")[1]
 
     @asset(
-        name=table.name.split(".")[1],
+        name=name,
         group_name=group,
         description=description,
-        deps=["responses", *deps],
+        deps=["responses", *deps, *([previous_year_of(name)] if compares_with_previous_year else [])],
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
         kinds={"duckdb", "sql"},
@@ -75,6 +102,8 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
             written = tables.write(conn, table, query, window, after)
             total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
             more = extra(conn, window) if extra and window else {}
+            if compares_with_previous_year:
+                more.update(_previous_year_note(context, conn, window))
         context.log.info(f"{table.name}: wrote {written} rows")
         return MaterializeResult(metadata={"rows_written": written, "dagster/row_count": total, **more})
 
@@ -87,6 +116,7 @@ satisfaction_annual = _table_asset(
     "area), general survey only, with the change from the previous year. The analysts' contract. "
     "Method: docs/method.md.",
     financial_year_partitions, tables.annual_sql, extra=_headline_table, finalise=disclosure.finalise_annual,
+    compares_with_previous_year=True,
 )
 satisfaction_gap = _table_asset(
     tables.GAP, "Satisfaction of white and ethnic-minority victims per year and question, and the gap (SPI 1.2). "

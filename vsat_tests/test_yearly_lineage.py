@@ -1,0 +1,95 @@
+"""Yearly figures follow their inputs.
+
+- A financial year's satisfaction_annual depends on the previous year's partition (it
+  computes the change on last year): rebuilding 2024/25 after 2025/26 makes 2025/26 stale
+  in Dagster, and rebuilding 2025/26 fills its changes in.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import duckdb
+import pytest
+from dagster import AssetKey
+from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
+from dagster._core.loader import LoadingContextForTest
+
+from vsat_tests.test_annual_tables import Survey
+
+YEAR_2024, YEAR_2025 = "2024-04-01", "2025-04-01"
+ANNUAL = AssetKey("satisfaction_annual")
+
+
+def _defs():
+    from vsat_assets.definitions import defs
+
+    return defs
+
+
+def _resolver(instance) -> CachingStaleStatusResolver:
+    """What the UI's "stale" badge reads."""
+    return CachingStaleStatusResolver(instance, _defs().resolve_asset_graph(), LoadingContextForTest(instance))
+
+
+def _changes(warehouse, year: str) -> list:
+    with warehouse.get_connection() as conn:
+        return [r[0] for r in conn.execute(
+            "SELECT change_vs_previous_pp FROM marts.satisfaction_annual WHERE financial_year = ? "
+            "AND survey_strand = 'ALL' AND area = 'ALL' ORDER BY question", [year]).fetchall()]
+
+
+def _add_responses(warehouse, month: date, codes: list[int]) -> None:
+    with warehouse.get_connection() as conn:
+        survey = Survey.__new__(Survey)
+        survey.conn, survey.count = conn, int(month.strftime("%Y%m")) * 1000
+        conn.execute("CREATE SCHEMA IF NOT EXISTS staging")
+        if not conn.execute("SELECT count(*) FROM information_schema.tables "
+                            "WHERE table_schema = 'staging' AND table_name = 'survey_responses'").fetchone()[0]:
+            from vsat_tests.test_annual_tables import STAGING_DDL
+            conn.execute(STAGING_DDL)
+        for question in ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience"):
+            survey.add(month, codes, question=question)
+
+
+def test_the_annual_table_depends_on_its_previous_year():
+    graph = _defs().resolve_asset_graph()
+    assert ANNUAL in graph.get(ANNUAL).parent_keys
+    mapping = graph.get_partition_mapping(ANNUAL, ANNUAL)
+    partitions = graph.get(ANNUAL).partitions_def
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        partitions.subset_with_partition_keys([YEAR_2025]), partitions, partitions, )
+    assert list(upstream.partitions_subset.get_partition_keys()) == [YEAR_2024]
+
+
+@pytest.mark.slow
+def test_rebuilding_an_earlier_year_makes_the_next_year_stale_then_filled(
+    resources, materialize_vsat, dagster_instance, failure_messages
+):
+    warehouse = resources["warehouse"]
+
+    def build(partition: str, asset: str) -> None:
+        result = materialize_vsat(resources, partition=partition, selection=[asset])
+        assert result.success, failure_messages(result)
+
+    # 2024/25 is built before its returns are in; then 2025/26, which has nothing to compare with.
+    _add_responses(warehouse, date(2025, 6, 1), [1] * 80 + [5] * 20)
+    build("2025-06-01", "responses")
+    build(YEAR_2024, "satisfaction_annual")
+    build(YEAR_2025, "satisfaction_annual")
+    assert _changes(warehouse, "2025/26") == [None] * 5
+    assert _resolver(dagster_instance).get_status(ANNUAL, YEAR_2025) == StaleStatus.FRESH
+
+    # 2024/25's returns arrive and 2024/25 is rebuilt: Dagster marks 2025/26 stale because of it.
+    _add_responses(warehouse, date(2024, 6, 1), [1] * 60 + [5] * 40)
+    build("2024-06-01", "responses")
+    build(YEAR_2024, "satisfaction_annual")
+    resolver = _resolver(dagster_instance)
+    assert resolver.get_status(ANNUAL, YEAR_2025) == StaleStatus.STALE
+    causes = resolver.get_stale_root_causes(ANNUAL, YEAR_2025)
+    assert [(c.key.asset_key, c.key.partition_key) for c in causes] == [(ANNUAL, YEAR_2024)], causes
+
+    # Rebuilding 2025/26 fills its changes in.
+    build(YEAR_2025, "satisfaction_annual")
+    assert _changes(warehouse, "2025/26") == [pytest.approx(20.0)] * 5
+    assert _resolver(dagster_instance).get_status(ANNUAL, YEAR_2025) == StaleStatus.FRESH
