@@ -214,13 +214,20 @@ def test_rolling_twelve_months_to_each_quarter_end(survey):
     survey.add(date(2024, 5, 1), [1] * 10)
     survey.add(date(2025, 2, 1), [5] * 10)
     survey.add(date(2025, 5, 1), [1] * 20)
+    survey.add(date(2025, 6, 1), [1] * 10)
     survey.build()
     rows = {r[0]: r[1:] for r in survey.conn.execute(
-        "SELECT period_end_month, label, respondents, satisfied_pct FROM marts.satisfaction_rolling").fetchall()}
-    # Quarter ends from the first month with data to the last; June 2025 is not over yet.
-    assert sorted(rows) == ["2024-06", "2024-09", "2024-12", "2025-03"]
-    assert rows["2024-06"] == ("12 months to June 2024", 10, pytest.approx(100.0))
-    assert rows["2025-03"] == ("12 months to March 2025", 20, pytest.approx(50.0))
+        "SELECT period_end_month, first_month, months_covered, partial, label, respondents, satisfied_pct "
+        "FROM marts.satisfaction_rolling").fetchall()}
+    # Quarter ends from the first month with data to the last.
+    assert sorted(rows) == ["2024-06", "2024-09", "2024-12", "2025-03", "2025-06"]
+    # The survey began in May 2024: periods to June 2024 .. March 2025 are partial and say how long they are.
+    assert rows["2024-06"] == ("2024-05", 2, True, "2 months to June 2024 (partial)", 10, pytest.approx(100.0))
+    assert rows["2025-03"] == ("2024-05", 11, True, "11 months to March 2025 (partial)", 20, pytest.approx(50.0))
+    # A full year: July 2024 to June 2025 (May 2024 has dropped out).
+    assert rows["2025-06"] == ("2024-07", 12, False, "12 months to June 2025", 40, pytest.approx(75.0))
+    labelled_twelve = [m for m, r in rows.items() if r[3].startswith("12 months")]
+    assert labelled_twelve == ["2025-06"]
 
 
 def test_responses_mart_is_pseudonymous_and_derives_year_and_group(survey):

@@ -3,6 +3,7 @@
 - A financial year's satisfaction_annual depends on the previous year's partition (it
   computes the change on last year): rebuilding 2024/25 after 2025/26 makes 2025/26 stale
   in Dagster, and rebuilding 2025/26 fills its changes in.
+- satisfaction_rolling is rebuilt by the job that ingests each month's returns.
 """
 
 from __future__ import annotations
@@ -93,3 +94,16 @@ def test_rebuilding_an_earlier_year_makes_the_next_year_stale_then_filled(
     build(YEAR_2025, "satisfaction_annual")
     assert _changes(warehouse, "2025/26") == [pytest.approx(20.0)] * 5
     assert _resolver(dagster_instance).get_status(ANNUAL, YEAR_2025) == StaleStatus.FRESH
+
+
+def test_the_rolling_table_is_rebuilt_with_each_months_returns_not_once_a_year():
+    from vsat_assets.jobs import annual_satisfaction_job, survey_responses_job
+
+    graph = _defs().resolve_asset_graph()
+    rolling = AssetKey("satisfaction_rolling")
+    # The returns sensor launches survey_responses_job for each month's returns file.
+    assert rolling in survey_responses_job.selection.resolve(graph)
+    assert rolling not in annual_satisfaction_job.selection.resolve(graph)
+    # It reads every month of marts.responses, which that job rebuilds first.
+    assert AssetKey("responses") in graph.get(rolling).parent_keys
+    assert graph.get(rolling).partitions_def is None

@@ -124,9 +124,11 @@ satisfaction_gap = _table_asset(
     financial_year_partitions, tables.gap_sql, finalise=disclosure.finalise_gap,
 )
 satisfaction_rolling = _table_asset(
-    tables.ROLLING, "Whole-experience satisfaction over rolling 12 months to each quarter end, general survey. "
+    tables.ROLLING, "Whole-experience satisfaction over the 12 months to each quarter end, general survey. Rebuilt "
+    "whole with each month's returns; a period that begins before the survey's first month is marked partial. "
     "Method: docs/method.md.",
     None, tables.rolling_sql,
+    group="responses",  # rebuilt with each month's returns, like the other response marts (jobs select by group)
 )
 satisfaction_da_monthly = _table_asset(
     tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question. Method: docs/method.md.",

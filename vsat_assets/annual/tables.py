@@ -178,10 +178,12 @@ def gap_sql(t: Thresholds, start: date, end: date) -> str:
 ROLLING = Table(
     "marts.satisfaction_rolling",
     (
-        ("period_end_month", "VARCHAR", "Last month of the 12, 'YYYY-MM' (quarter ends: June, September, December, March)."),
+        ("period_end_month", "VARCHAR", "Last month of the period, 'YYYY-MM' (quarter ends: June, September, December, March)."),
         ("period_end", "DATE", "First day of the last month."),
-        ("label", "VARCHAR", "'12 months to June 2025'."),
-        ("months_covered", "BIGINT", "Months of the 12 with completed interviews (under 12 early in the series)."),
+        ("first_month", "VARCHAR", "First month of the period, 'YYYY-MM': 11 months before the last, or the survey's first month."),
+        ("months_covered", "BIGINT", "Months in the period, first to last: 12, or fewer early in the series."),
+        ("partial", "BOOLEAN", "The period has fewer than 12 months (the survey began less than a year before its end)."),
+        ("label", "VARCHAR", "'12 months to June 2025'; a partial period says so: '3 months to June 2023 (partial)'."),
         *_ESTIMATE_COLUMNS,
     ),
     None,
@@ -189,37 +191,46 @@ ROLLING = Table(
 
 
 def rolling_sql(t: Thresholds) -> str:
+    """Whole experience over the 12 months to each quarter end that has returns, from the survey's
+    first month with returns; periods that began before it are partial and labelled by their length."""
     answers = answers_sql("survey_strand <> 'DOMESTIC_ABUSE'")
     # Years not weighted yet fall back to the design weight.
     return f"""
     with answers as (select *, coalesce(calibrated_weight, design_weight) as w
                      from ({answers}) where question = 'whole_experience'),
-    bounds as (select min(month_start) as first, max(month_start) as last from answers),
+    bounds as (
+        select min(month_start) as first, max(month_start) as last
+        from {RESPONSES} where survey_strand <> 'DOMESTIC_ABUSE'
+    ),
     periods as (
-        select unnest(generate_series(
-            -- first quarter-end month (3, 6, 9, 12) on or after the first month with data
-            date_trunc('quarter', first) + interval 2 month, last, interval 3 month
-        ))::DATE as period_end
-        from bounds
+        select period_end, period_start, date_diff('month', period_start, period_end) + 1 as months_covered
+        from (
+            select period_end, greatest(first, (period_end - interval 11 month)::DATE) as period_start
+            from (
+                select unnest(generate_series(
+                    -- first quarter-end month (3, 6, 9, 12) on or after the first month with returns
+                    date_trunc('quarter', first) + interval 2 month, last, interval 3 month
+                ))::DATE as period_end, first
+                from bounds
+            )
+        )
     ),
     strata as (
         select period_end, survey_strand, area, {design.stratum_sums('w')}
         from periods
-        join answers on month_start > period_end - interval 12 month and month_start <= period_end
-        group by all
-    ),
-    months as (
-        select period_end, count(distinct month_start) as months_covered
-        from periods join answers on month_start > period_end - interval 12 month and month_start <= period_end
+        join answers on month_start >= period_start and month_start <= period_end
         group by all
     )
     select
         strftime(period_end, '%Y-%m') as period_end_month,
         period_end,
-        '12 months to ' || strftime(period_end, '%B %Y') as label,
+        strftime(period_start, '%Y-%m') as first_month,
         months_covered,
+        months_covered < 12 as partial,
+        months_covered || ' months to ' || strftime(period_end, '%B %Y')
+            || case when months_covered < 12 then ' (partial)' else '' end as label,
         {design.estimates(t.suppress, t.low_base)}
-    from (select period_end, {design.summed()} from strata group by all) join months using (period_end)
+    from (select period_end, {design.summed()} from strata group by all) join periods using (period_end)
     """
 
 
