@@ -1,33 +1,37 @@
-"""`make demo`: run the survey for the demo financial year on the built-in data, end to end.
+"""`make demo`: run the survey for two financial years on the built-in data, end to end.
 
-1. the monthly lineage (raw reports to the hand-off) for April 2025 - March 2026, in one run;
+For each of 2024/25 and 2025/26, through the same named jobs the schedules and the sensor run:
+
+1. `monthly_survey_job` over the year's months (raw reports to the hand-off), in one run;
 2. the contractor stand-in answers each month's hand-off;
-3. the returns are ingested;
-4. the annual tables, HMICFRS export and annual report of 2025/26;
-5. today's retention purge (the demo year's contact windows closed long ago);
-then print the survey funnel and the headline table.
+3. `survey_responses_job` ingests the returns (opt-outs among them keep people out of later months);
+
+then `annual_satisfaction_job` for both years in one run (2025/26 is compared with 2024/25), and
+`retention_job` for today (the demo's contact windows closed long ago). Prints the survey funnel
+and the headline table with the change on last year.
 """
 
 import os
 import sys
 import time
+from datetime import date
 
 import duckdb
-from dagster import AssetSelection, DagsterInstance, materialize
+from dagster import DagsterInstance
 
 from vsat_assets import cli, settings
+from vsat_assets.annual.report import report_path
 from vsat_assets.contractor_sim.profiles import profiles_from_reports
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.definitions import defs
-from vsat_assets.annual.report import report_path
+from vsat_assets.handoff.assets import retention_run_config
 from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, retention_job, survey_responses_job
 
-DEMO_FIRST_MONTH = "2025-04-01"
-DEMO_LAST_MONTH = "2026-03-01"
-DEMO_YEAR = "2025/26"
-DEMO_YEAR_KEY = "2025-04-01"
+# (financial year, the first and last months built of it), in order.
+DEMO_YEARS = (("2024/25", "2024-04-01", "2025-03-01"), ("2025/26", "2025-04-01", "2026-03-01"))
 # The runs' progress lines, without Dagster's per-event debug lines (all of them are in `make ui`).
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 def _instance() -> DagsterInstance:
@@ -35,84 +39,85 @@ def _instance() -> DagsterInstance:
     return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
 
 
-def run(instance: DagsterInstance, selection: AssetSelection, first: str, last: str | None = None) -> None:
-    """One run of the selection over the partitions first..last (or the single partition `first`)."""
-    partitions = (
-        {"tags": {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}}
-        if last else {"partition_key": first}
-    )
-    result = materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=selection,
-        resources=defs.resources,
-        instance=instance,
-        raise_on_error=False,
-        run_config=QUIET,
-        **partitions,
+def run_job(instance: DagsterInstance, job_name: str, first: str | None = None, last: str | None = None,
+            run_config: dict | None = None) -> None:
+    """One run of a named job (as the schedules launch it) over partitions first..last, or one partition."""
+    partitions = {}
+    if first and last and first != last:
+        partitions = {"tags": {RANGE_START: first, RANGE_END: last}}
+    elif first:
+        partitions = {"partition_key": first}
+    result = defs.get_job_def(job_name).execute_in_process(
+        instance=instance, raise_on_error=False, run_config={**QUIET, **(run_config or {})}, **partitions,
     )
     if not result.success:
-        sys.exit(f"the demo run {result.run_id} failed: see the log above (or `make ui`, Runs)")
+        sys.exit(f"the demo run {result.run_id} of {job_name} failed: see the log above (or `make ui`, Runs)")
 
 
-def answer_handoffs() -> None:
-    """The stand-in plays the contractor from the planted truth. The simulation harness reads
-    each victim's area, age band and ethnic group from the records export as landed
-    (raw.reports, matched by recomputing the survey_id pseudonym), never from the
-    pipeline's own tables or the hand-off."""
+def answer_handoffs(first: str, last: str) -> None:
+    """The stand-in plays the contractor from the planted truth, for the hand-offs of months
+    first..last. The simulation harness reads each victim's area, age band and ethnic group from
+    the records export as landed (raw.reports, matched by recomputing the survey_id pseudonym),
+    never from the pipeline's own tables or the hand-off."""
     profiles = profiles_from_reports(settings.warehouse_path(), settings.pseudonym_key()[0])
     outbox, inbox = settings.data_dir() / "outbox", settings.data_dir() / "inbox"
     for handoff in sorted(outbox.glob("handoff_*.csv")):
-        returns = simulate_returns(handoff, inbox, profiles=profiles)
-        print(f"contractor stand-in: {handoff.name} -> {returns.name}")
+        if first[:7] <= handoff.stem.removeprefix("handoff_") <= last[:7]:
+            returns = simulate_returns(handoff, inbox, profiles=profiles)
+            print(f"contractor stand-in: {handoff.name} -> {returns.name}")
 
 
-def purge_past_retention(instance: DagsterInstance) -> None:
-    """The demo year's contact windows closed months ago: today's purge removes its names and phones."""
-    result = materialize(
-        [*defs.assets, *defs.asset_checks], selection=retention_job.selection,
-        resources=defs.resources, instance=instance, raise_on_error=False, run_config=QUIET,
-    )
-    if not result.success:
-        sys.exit(f"the retention purge {result.run_id} failed: see the log above")
+def year_key(financial_year: str) -> str:
+    """The financial-year partition key: '2025/26' -> '2025-04-01'."""
+    return f"{financial_year[:4]}-04-01"
 
 
-def print_results() -> None:
+def print_results(years=DEMO_YEARS) -> None:
+    (previous_year, first_month, _), (demo_year, demo_first_month, last_month) = years[-2], years[-1]
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
-        print(f"\nThe survey funnel, demo year {DEMO_YEAR} (victims of reports, April to March):")
+        print(f"\nThe survey funnel, {previous_year} and {demo_year} (victims of reports, April to March):")
         conn.sql(
-            f"""UNPIVOT (SELECT sum(COLUMNS(* EXCLUDE (month, month_start, force_code, survey_strand, area)))
-                        FROM marts.survey_funnel
-                        WHERE month_start BETWEEN '{DEMO_FIRST_MONTH}' AND '{DEMO_LAST_MONTH}')
-                ON COLUMNS(*) INTO NAME stage VALUE victims"""
+            f"""PIVOT (UNPIVOT (SELECT CASE WHEN month_start < DATE '{demo_first_month}' THEN '{previous_year}'
+                                            ELSE '{demo_year}' END AS financial_year,
+                                       COLUMNS(* EXCLUDE (month, month_start, force_code, survey_strand, area))
+                                FROM marts.survey_funnel
+                                WHERE month_start BETWEEN '{first_month}' AND '{last_month}')
+                        ON COLUMNS(* EXCLUDE financial_year) INTO NAME stage VALUE victims)
+                ON financial_year USING sum(victims) ORDER BY stage"""
         ).show(max_rows=40)
-        print(f"Headline results {DEMO_YEAR}, general survey, whole force (weighted, 95% interval):")
+        print(f"Headline results {demo_year}, general survey, whole force (weighted, 95% interval), "
+              f"and the change on {previous_year}:")
         conn.sql(
             f"""SELECT question, round(satisfied_pct, 1) AS satisfied_pct,
                        round(ci_low, 1) || '-' || round(ci_high, 1) AS interval_95, respondents,
-                       round(change_vs_previous_pp, 1) AS change_pp, change_significant AS significant,
+                       round(satisfied_pct - change_vs_previous_pp, 1) AS "{previous_year}_pct",
+                       round(change_vs_previous_pp, 1) AS change_pp,
+                       CASE WHEN change_significant THEN 'significant' WHEN change_significant IS NOT NULL
+                            THEN 'not significant' END AS change,
                        change_significant_fdr AS significant_fdr
                 FROM marts.satisfaction_annual
-                WHERE financial_year = '{DEMO_YEAR}' AND survey_strand = 'ALL' AND area = 'ALL'
+                WHERE financial_year = '{demo_year}' AND survey_strand = 'ALL' AND area = 'ALL'
                 ORDER BY list_position(['ease_of_contact', 'actions_taken', 'kept_informed', 'treatment',
                                         'whole_experience'], question)"""
         ).show()
-    print(f"Annual report: {report_path(DEMO_YEAR)}")
+    print(f"Annual report: {report_path(demo_year)}")
 
 
-def main() -> None:
-    cli.parser("python -m vsat_assets.demo", description="Run the demo year end to end.").parse_args()
+def main(years=DEMO_YEARS, monthly_run_config: dict | None = None) -> None:
+    """`monthly_run_config`: extra run config of the monthly runs (the tests make the generator small)."""
+    cli.parser("python -m vsat_assets.demo", description="Run the two demo years end to end.").parse_args()
     started = time.perf_counter()
     settings.data_dir().mkdir(parents=True, exist_ok=True)
     with _instance() as instance:
-        run(instance, monthly_survey_job.selection | AssetSelection.assets("opt_out_register"),
-            DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
-        answer_handoffs()
-        run(instance, survey_responses_job.selection, DEMO_FIRST_MONTH, DEMO_LAST_MONTH)
-        run(instance, annual_satisfaction_job.selection, DEMO_YEAR_KEY)
-        purge_past_retention(instance)
+        for _, first, last in years:
+            run_job(instance, monthly_survey_job.name, first, last, run_config=monthly_run_config)
+            answer_handoffs(first, last)
+            run_job(instance, survey_responses_job.name, first, last)
+        run_job(instance, annual_satisfaction_job.name, year_key(years[0][0]), year_key(years[-1][0]))
+        run_job(instance, retention_job.name, run_config=retention_run_config(date.today().isoformat()))
     print(f"\nBuilt {settings.warehouse_path()} in {time.perf_counter() - started:.1f} s; "
           f"analysts' copy: {settings.data_dir() / 'vsat_analytics.duckdb'}")
-    print_results()
+    print_results(years)
 
 
 if __name__ == "__main__":

@@ -356,7 +356,7 @@ def test_no_personal_data_reaches_marts_analytics_file_event_log_or_data_files(
                           monthly_survey_job.selection | AssetSelection.assets("opt_out_register"), tags=RANGE_TAGS)]
     assert results[-1].success
     assert handoff_files(data / "outbox") == ["handoff_2025-04.csv", "handoff_2025-05.csv"]
-    demo.answer_handoffs()
+    demo.answer_handoffs("2025-04-01", "2025-05-01")
     results.append(run_assets(dagster_instance, resources, survey_responses_job.selection, tags=RANGE_TAGS))
     assert results[-1].success
     results.append(run_assets(dagster_instance, resources, retention_job.selection, as_of=AFTER_RETENTION))
