@@ -21,7 +21,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/activate
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml:
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
 	@mkdir -p $(DAGSTER_HOME)
 	cp deploy/dagster.local.yaml $@
 
