@@ -12,7 +12,7 @@ from datetime import date
 
 import duckdb
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, AssetRecordsFilter
 from dagster._core.definitions.data_version import CachingStaleStatusResolver, StaleStatus
 from dagster._core.loader import LoadingContextForTest
 
@@ -107,3 +107,28 @@ def test_the_rolling_table_is_rebuilt_with_each_months_returns_not_once_a_year()
     # It reads every month of marts.responses, which that job rebuilds first.
     assert AssetKey("responses") in graph.get(rolling).parent_keys
     assert graph.get(rolling).partitions_def is None
+
+
+@pytest.mark.slow
+def test_one_run_over_two_years_records_each_years_own_figures(
+    resources, materialize_vsat, dagster_instance, failure_messages
+):
+    warehouse = resources["warehouse"]
+    _add_responses(warehouse, date(2024, 6, 1), [1] * 60 + [5] * 40)
+    _add_responses(warehouse, date(2025, 6, 1), [1] * 80 + [5] * 20 + [5] * 50)
+    assert materialize_vsat(resources, partition_range=("2024-06-01", "2025-06-01"), selection=["responses"]).success
+    result = materialize_vsat(resources, partition_range=(YEAR_2024, YEAR_2025), selection=["satisfaction_annual"])
+    assert result.success, failure_messages(result)
+    assert _changes(warehouse, "2025/26") == [pytest.approx(80 / 150 * 100 - 60.0)] * 5
+
+    # _add_responses answers each question in its own interview: 5 x 100 interviews in 2024/25.
+    for year, key, interviews_before, pct in (("2024/25", YEAR_2024, 0, "60.0"), ("2025/26", YEAR_2025, 500, "53.3")):
+        [record] = dagster_instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=ANNUAL, asset_partitions=[key]), limit=1).records
+        metadata = {k: v.value for k, v in record.asset_materialization.metadata.items()}
+        with warehouse.get_connection() as conn:
+            rows = conn.execute(
+                "SELECT count(*) FROM marts.satisfaction_annual WHERE financial_year = ?", [year]).fetchone()[0]
+        assert metadata["dagster/row_count"] == rows
+        assert metadata["previous_year_interviews"] == interviews_before
+        assert f"| Whole experience | {pct} |" in metadata["headlines"], year

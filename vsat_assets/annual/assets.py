@@ -24,6 +24,7 @@ from vsat_assets.annual import disclosure, hmicfrs, tables, weighting
 from vsat_assets.annual.checks import build_checks
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.atomic import write_atomically
+from vsat_assets.partition_results import add_partition_metadata, partition_windows
 from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 
@@ -37,19 +38,15 @@ def financial_year_of(year_start: date) -> str:
     return f"{year_start.year}/{(year_start.year + 1) % 100:02d}"
 
 
-def years_in(start: date, end: date) -> list[date]:
-    return [date(y, 4, 1) for y in range(start.year, end.year) if date(y, 4, 1) >= start]
-
-
 def _schema(table: tables.Table) -> TableSchema:
     return TableSchema(columns=[TableColumn(name=n, type=t, description=d) for n, t, d in table.columns])
 
 
 def _headline_table(conn, window: tuple[date, date]) -> dict:
-    """The (latest) year's headline figures (force, general survey) as a markdown table for the UI."""
+    """The year's headline figures (force, general survey) as a markdown table for the UI."""
     from vsat_assets.annual import report
 
-    year = financial_year_of(years_in(*window)[-1])
+    year = financial_year_of(window[0])
     return {"headlines": MetadataValue.md(report.headline_markdown(report.headlines(conn, year)))}
 
 
@@ -100,12 +97,23 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
                 raise Failure(f"{table.name}: {missing} completed interviews in {window[0]}..{window[1]} have no "
                               "calibrated_weight; materialise response_weights for the year first")
             written = tables.write(conn, table, query, window, after)
-            total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
-            more = extra(conn, window) if extra and window else {}
-            if compares_with_previous_year:
-                more.update(_previous_year_note(context, conn, window))
-        context.log.info(f"{table.name}: wrote {written} rows")
-        return MaterializeResult(metadata={"rows_written": written, "dagster/row_count": total, **more})
+            context.log.info(f"{table.name}: wrote {written} rows")
+            if not partitions_def:
+                total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
+                return MaterializeResult(metadata={"rows_written": written, "dagster/row_count": total})
+            # Each partition's own figures, also when one run builds several years or months.
+            by_partition = {}
+            for w in partition_windows(context, partitions_def):
+                span = (w.start, w.end)
+                rows = conn.execute(f"SELECT count(*) FROM {table.name} WHERE {table.window_column} >= ? "
+                                    f"AND {table.window_column} < ?", list(span)).fetchone()[0]
+                by_partition[w.key] = {
+                    "dagster/row_count": rows,
+                    **(extra(conn, span) if extra else {}),
+                    **(_previous_year_note(context, conn, span) if compares_with_previous_year else {}),
+                }
+        add_partition_metadata(context, by_partition)
+        return MaterializeResult(metadata={"rows_written_in_run": written})
 
     return _asset
 
@@ -186,17 +194,17 @@ def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) 
     kinds={"csv"},
 )
 def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
-    paths, rows = [], 0
+    by_year = {}
     with warehouse.get_connection() as conn:
-        for year_start in years_in(*_window(context)):
-            year = financial_year_of(year_start)
+        for w in partition_windows(context, financial_year_partitions):
+            year = financial_year_of(w.start)
             cells = hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)
             path = settings.data_dir() / "exports" / hmicfrs.export_name(year)
             hmicfrs.write_export(path, cells)
-            paths.append(path)
-            rows += len(cells)
+            by_year[w.key] = {"path": MetadataValue.path(str(path)), "cells": len(cells)}
             context.log.info(f"{path.name}: {len(cells)} cells")
-    return MaterializeResult(metadata={"path": MetadataValue.path(str(paths[-1])), "cells": rows})
+    add_partition_metadata(context, by_year)
+    return MaterializeResult()
 
 
 @asset(
@@ -216,19 +224,19 @@ def annual_report(
 ) -> MaterializeResult:
     from vsat_assets.annual import report  # plotly: imported when a report is built, not at load
 
-    path, items = None, []
+    by_year = {}
     with warehouse.get_connection() as conn:
-        for year_start in years_in(*_window(context)):
-            year = financial_year_of(year_start)
-            page, items = report.build_report(conn, year, year_start, survey.force_name,
+        for w in partition_windows(context, financial_year_partitions):
+            year = financial_year_of(w.start)
+            page, items = report.build_report(conn, year, w.start, survey.force_name,
                                                annual.suppress_threshold, annual.low_base_threshold)
             path = report.report_path(year)
             write_atomically(path, page)
+            by_year[w.key] = {"path": MetadataValue.path(str(path)),
+                              "headlines": MetadataValue.md(report.headline_markdown(items))}
             context.log.info(f"{path.name}: {len(items)} headline figures")
-    return MaterializeResult(metadata={
-        "path": MetadataValue.path(str(path)),
-        "headlines": MetadataValue.md(report.headline_markdown(items)),
-    })
+    add_partition_metadata(context, by_year)
+    return MaterializeResult()
 
 
 ANNUAL_ASSETS: list = [
