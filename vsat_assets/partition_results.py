@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSpec,
@@ -23,11 +24,8 @@ from dagster import (
     PartitionsDefinition,
     PreviewWarning,
 )
-# Public in the event log and accepted from compute functions, but not re-exported at the top level.
-from dagster._core.definitions.asset_checks.asset_check_evaluation import (
-    AssetCheckEvaluation,
-    AssetCheckEvaluationTargetMaterializationData,
-)
+# Not re-exported at dagster's top level: links each month's check result to that month's materialisation.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
 
 
 @dataclass(frozen=True)
