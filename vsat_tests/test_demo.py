@@ -28,7 +28,8 @@ def test_the_demo_runs_the_named_jobs_over_two_years(tmp_path):
     # In its own process: the code location reads VSAT_DATA_DIR when it is imported.
     env = {k: v for k, v in os.environ.items()
            if k not in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PROFILE", "VSAT_PSEUDONYM_KEY")}
-    env.update(VSAT_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "dagster_home"))
+    env.update(VSAT_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "dagster_home"),
+               VSAT_PROFILE="demo")
     (tmp_path / "dagster_home").mkdir()
     scale = {"resources": {"report_source": {"config": {"scale": SMALL_SCALE}}}}
     script = f"from vsat_assets import demo; demo.main({TWO_YEARS!r}, monthly_run_config={scale!r})"
