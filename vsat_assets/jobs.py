@@ -19,7 +19,9 @@ survey_responses_job = define_asset_job(
 )
 annual_satisfaction_job = define_asset_job(
     "annual_satisfaction_job",
-    selection=AssetSelection.groups("annual") | PUBLISH,
+    # The rolling table (in the responses group, rebuilt with each month's returns) also reads the
+    # year's calibrated weights: rebuilt here once they are written.
+    selection=AssetSelection.groups("annual") | AssetSelection.assets("satisfaction_rolling") | PUBLISH,
     description="A financial year's satisfaction tables, HMICFRS export and annual report.",
 )
 retention_job = define_asset_job(

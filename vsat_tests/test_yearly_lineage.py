@@ -53,6 +53,14 @@ def _add_responses(warehouse, month: date, codes: list[int]) -> None:
             survey.add(month, codes, question=question)
 
 
+def _build_responses(materialize_vsat, resources, **partitions) -> None:
+    """marts.responses, with the calibrated weight set to the design weight: there is no sampling
+    frame here to rake to (calibration is tested in test_weighting.py)."""
+    assert materialize_vsat(resources, selection=["responses"], **partitions).success
+    with resources["warehouse"].get_connection() as conn:
+        conn.execute("UPDATE marts.responses SET calibrated_weight = design_weight WHERE outcome = 'COMPLETE'")
+
+
 def test_the_annual_table_depends_on_its_previous_year():
     graph = _defs().resolve_asset_graph()
     assert ANNUAL in graph.get(ANNUAL).parent_keys
@@ -75,7 +83,7 @@ def test_rebuilding_an_earlier_year_makes_the_next_year_stale_then_filled(
 
     # 2024/25 is built before its returns are in; then 2025/26, which has nothing to compare with.
     _add_responses(warehouse, date(2025, 6, 1), [1] * 80 + [5] * 20)
-    build("2025-06-01", "responses")
+    _build_responses(materialize_vsat, resources, partition="2025-06-01")
     build(YEAR_2024, "satisfaction_annual")
     build(YEAR_2025, "satisfaction_annual")
     assert _changes(warehouse, "2025/26") == [None] * 5
@@ -83,7 +91,7 @@ def test_rebuilding_an_earlier_year_makes_the_next_year_stale_then_filled(
 
     # 2024/25's returns arrive and 2024/25 is rebuilt: Dagster marks 2025/26 stale because of it.
     _add_responses(warehouse, date(2024, 6, 1), [1] * 60 + [5] * 40)
-    build("2024-06-01", "responses")
+    _build_responses(materialize_vsat, resources, partition="2024-06-01")
     build(YEAR_2024, "satisfaction_annual")
     resolver = _resolver(dagster_instance)
     assert resolver.get_status(ANNUAL, YEAR_2025) == StaleStatus.STALE
@@ -96,16 +104,18 @@ def test_rebuilding_an_earlier_year_makes_the_next_year_stale_then_filled(
     assert _resolver(dagster_instance).get_status(ANNUAL, YEAR_2025) == StaleStatus.FRESH
 
 
-def test_the_rolling_table_is_rebuilt_with_each_months_returns_not_once_a_year():
+def test_the_rolling_table_is_rebuilt_with_each_months_returns_not_only_once_a_year():
     from vsat_assets.jobs import annual_satisfaction_job, survey_responses_job
 
     graph = _defs().resolve_asset_graph()
     rolling = AssetKey("satisfaction_rolling")
-    # The returns sensor launches survey_responses_job for each month's returns file.
+    # The returns sensor launches survey_responses_job for each month's returns file, which
+    # rebuilds marts.responses (every month of it is read) and then the rolling table.
     assert rolling in survey_responses_job.selection.resolve(graph)
-    assert rolling not in annual_satisfaction_job.selection.resolve(graph)
-    # It reads every month of marts.responses, which that job rebuilds first.
     assert AssetKey("responses") in graph.get(rolling).parent_keys
+    # It is also rebuilt when a year's calibrated weights are written.
+    assert AssetKey("response_weights") in graph.get(rolling).parent_keys
+    assert rolling in annual_satisfaction_job.selection.resolve(graph)
     assert graph.get(rolling).partitions_def is None
 
 
@@ -116,7 +126,7 @@ def test_one_run_over_two_years_records_each_years_own_figures(
     warehouse = resources["warehouse"]
     _add_responses(warehouse, date(2024, 6, 1), [1] * 60 + [5] * 40)
     _add_responses(warehouse, date(2025, 6, 1), [1] * 80 + [5] * 20 + [5] * 50)
-    assert materialize_vsat(resources, partition_range=("2024-06-01", "2025-06-01"), selection=["responses"]).success
+    _build_responses(materialize_vsat, resources, partition_range=("2024-06-01", "2025-06-01"))
     result = materialize_vsat(resources, partition_range=(YEAR_2024, YEAR_2025), selection=["satisfaction_annual"])
     assert result.success, failure_messages(result)
     assert _changes(warehouse, "2025/26") == [pytest.approx(80 / 150 * 100 - 60.0)] * 5

@@ -169,19 +169,17 @@ satisfaction_da_quarterly = _table_asset(
     },
 )
 def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
-    summaries = []
+    by_year = {}
     with warehouse.get_connection() as conn:
-        for year_start in years_in(*_window(context)):
-            year = financial_year_of(year_start)
-            rows = weighting.calibrate_year(conn, year, year_start, date(year_start.year + 1, 4, 1))
-            summaries += rows
-            for row in (r for r in rows if r["margin"] == "ALL"):
+        for w in partition_windows(context, financial_year_partitions):
+            year = financial_year_of(w.start)
+            rows = [r for r in weighting.calibrate_year(conn, year, w.start, w.end) if r["margin"] == "ALL"]
+            by_year[w.key] = {f"{r['survey']} weighting_efficiency": round(r["weighting_efficiency"], 4) for r in rows}
+            for row in rows:
                 context.log.info(f"{year} {row['survey']}: {row['respondents']} respondents, weighting efficiency "
                                  f"{row['weighting_efficiency']:.3f}, {row['trimmed']} trimmed")
-    return MaterializeResult(metadata={
-        f"{r['financial_year']} {r['survey']} weighting_efficiency": round(r["weighting_efficiency"], 4)
-        for r in summaries if r["margin"] == "ALL"
-    })
+    add_partition_metadata(context, by_year)
+    return MaterializeResult()
 
 
 @asset(
