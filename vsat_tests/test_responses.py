@@ -181,7 +181,12 @@ def test_a_file_fault_fails_the_run_naming_the_file_and_keeps_what_was_stored(
     assert "ReturnsFileError" in messages
     assert "returns_2025-04.csv" in messages and problem in messages, messages
     for name, sql in STORED.items():
-        assert warehouse_rows(resources["warehouse"], sql) == stored_april["stored"][name], name
+        after = warehouse_rows(resources["warehouse"], sql)
+        if name == "register" and fault == "wrong-month":
+            # May's file holds real opt-outs of May's victims: honoured even though the file is refused.
+            assert set(stored_april["stored"][name]) < set(after)
+            continue
+        assert after == stored_april["stored"][name], name
 
 
 # ------------------------------------------------------------------------- row faults

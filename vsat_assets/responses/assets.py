@@ -23,9 +23,17 @@ from vsat_assets import settings
 from vsat_assets.crash import crash_point
 from vsat_assets.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions
-from vsat_assets.responses.returns import QUESTIONS, ReturnsFileError, check_month, read_returns, returns_name, triage_sql
+from vsat_assets.responses.returns import (
+    QUESTIONS,
+    ReturnsFileError,
+    check_month,
+    opt_outs_in_rejected_file,
+    read_returns,
+    returns_name,
+    triage_sql,
+)
 from vsat_assets.sampling.opt_outs import record_contractor_opt_outs
-from vsat_assets.warehouse import ensure_schemas, scalar, transaction
+from vsat_assets.warehouse import ensure_schemas, scalar, table_exists, transaction
 
 RESPONSES_TABLE = "staging.survey_responses"
 QUARANTINE_TABLE = "ops.returns_quarantine"
@@ -119,10 +127,40 @@ def refuse_dropping_responses(conn: duckdb.DuckDBPyConnection) -> None:
         )
 
 
-def record_opt_outs_of(conn: duckdb.DuckDBPyConnection, month: date, returned: pl.DataFrame) -> int:
-    conn.register("incoming_returns", returned.to_arrow())
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE triaged AS {triage_sql()}", {"month": month})
-    return record_opt_outs(conn, returns_name(month))
+def store_returns(conn, start: date, end: date, windows, files: dict, config: ReturnsRun, log) -> dict:
+    """Replace the window's responses and quarantine with the files' rows in one transaction;
+    returns (accepted, faults by reason, new opt-outs) per partition key."""
+    ingested: dict[str, tuple[int, dict, int]] = {}
+    with transaction(conn):
+        stored_before(conn, start, end)
+        conn.execute(f"DELETE FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
+        conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
+        for w in windows:
+            ingested[w.key] = accepted, faults, _ = ingest_month(conn, w.start, files[w.start])
+            log(f"{returns_name(w.start)}: {accepted} rows accepted, {sum(faults.values())} quarantined")
+        if not config.replace_stored_responses:
+            refuse_dropping_responses(conn)
+        crash_point("returns.before_commit")
+    crash_point("returns.committed")
+    return ingested
+
+
+def honour_opt_outs_of_rejected(conn: duckdb.DuckDBPyConnection, inbox: Path, months: list[date]) -> None:
+    prepare_tables(conn)
+    if not table_exists(conn, "intermediate.sampling_frame"):
+        return
+    with transaction(conn):
+        for month in months:
+            record_salvaged_opt_outs(conn, month, opt_outs_in_rejected_file(inbox, month))
+
+
+def record_salvaged_opt_outs(conn: duckdb.DuckDBPyConnection, month: date, survey_ids: list[str]) -> int:
+    """The opt-outs of a file rejected whole (see opt_outs_in_rejected_file), dated from the window."""
+    conn.register("salvaged_opt_outs", pl.DataFrame({"survey_id": survey_ids}, schema={"survey_id": pl.String}).to_arrow())
+    added = record_contractor_opt_outs(conn, "SELECT survey_id, NULL::DATE FROM salvaged_opt_outs",
+                                       returns_name(month))
+    conn.unregister("salvaged_opt_outs")
+    return added
 
 
 def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
@@ -156,29 +194,17 @@ def survey_responses(
     start, end = window.start.date(), window.end.date()
     inbox = contractor_inbox.inbox_dir()
     windows = partition_windows(context, monthly_partitions)
-    files = {w.start: read_returns(inbox, w.start) for w in windows}  # file faults raise here
-    ingested: dict[str, tuple[int, dict, int]] = {}
+    try:
+        files = {w.start: read_returns(inbox, w.start) for w in windows}  # file faults raise here
+        with warehouse.get_connection() as conn:
+            prepare_tables(conn)
+            ingested = store_returns(conn, start, end, windows, files, config, context.log.info)
+    except ReturnsFileError:
+        # The file is refused, but the opt-outs it carries are honoured all the same.
+        with warehouse.get_connection() as conn:
+            honour_opt_outs_of_rejected(conn, inbox, [w.start for w in windows])
+        raise
     with warehouse.get_connection() as conn:
-        prepare_tables(conn)
-        try:
-            with transaction(conn):
-                stored_before(conn, start, end)
-                conn.execute(f"DELETE FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
-                conn.execute(f"DELETE FROM {QUARANTINE_TABLE} WHERE sampling_month >= ? AND sampling_month < ?", [start, end])
-                for w in windows:
-                    ingested[w.key] = accepted, faults, _ = ingest_month(conn, w.start, files[w.start])
-                    context.log.info(
-                        f"{returns_name(w.start)}: {accepted} rows accepted, {sum(faults.values())} quarantined")
-                if not config.replace_stored_responses:
-                    refuse_dropping_responses(conn)
-                crash_point("returns.before_commit")
-        except ReturnsWouldDropResponses:
-            # The file is refused, but its opt-outs are honoured all the same.
-            with transaction(conn):
-                for month, returned in files.items():
-                    record_opt_outs_of(conn, month, returned)
-            raise
-        crash_point("returns.committed")
         # Each month's own figures and check results, also when one run ingests a range of months.
         metadata, checks = {}, {}
         for w in windows:

@@ -1,5 +1,7 @@
 """The contractor's returns file (README, The contractor stand-in and the returns): file-level validation and row triage."""
 
+import csv
+import io
 from datetime import date
 from pathlib import Path
 
@@ -41,6 +43,25 @@ def read_returns(inbox: Path, month: date) -> pl.DataFrame:
         .with_row_index("row_number", offset=1)
         .with_columns(pl.col("row_number").cast(pl.Int64))
     )
+
+
+def opt_outs_in_rejected_file(inbox: Path, month: date) -> list[str]:
+    """The survey_ids of the OPT_OUT rows of a file rejected whole, read as leniently as possible
+    (bad bytes replaced, short and long rows taken as they are): an opt-out is honoured even
+    when the file that carries it cannot be stored."""
+    path = inbox / returns_name(month)
+    if not path.is_file():
+        return []
+    text = path.read_bytes().decode("utf-8", errors="replace").lstrip("\ufeff")
+    records = csv.reader(io.StringIO(text, newline=""))
+    header = [name.strip() for name in next(records, [])]
+    if "survey_id" not in header or "outcome" not in header:
+        return []
+    at_id, at_outcome = header.index("survey_id"), header.index("outcome")
+    return sorted({
+        record[at_id].strip() for record in records
+        if len(record) > max(at_id, at_outcome) and record[at_outcome].strip().upper() == "OPT_OUT"
+    })
 
 
 def check_month(conn: duckdb.DuckDBPyConnection, file: str, month: date) -> None:
