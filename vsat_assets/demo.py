@@ -99,7 +99,7 @@ def print_results(years=DEMO_YEARS) -> None:
                 WHERE financial_year = '{demo_year}' AND survey_strand = 'ALL' AND area = 'ALL'
                 ORDER BY list_position(['ease_of_contact', 'actions_taken', 'kept_informed', 'treatment',
                                         'whole_experience'], question)"""
-        ).show()
+        ).show(max_width=160)
     print(f"Annual report: {report_path(demo_year)}")
 
 
