@@ -295,3 +295,13 @@ def test_a_quarter_holding_a_suppressed_month_is_suppressed_too(survey):
     months = dict(survey.conn.execute(
         "SELECT month, respondents FROM marts.satisfaction_da_monthly WHERE question = 'whole_experience'").fetchall())
     assert months["2025-05"] is None and months["2025-04"] == 40
+
+
+def test_a_suppressed_ethnic_group_shows_no_base_in_the_gap_table(survey):
+    survey.add(date(2025, 4, 1), [1] * 60, ethnicity="WHITE")
+    survey.add(date(2025, 4, 1), [1] * 4 + [5] * 3, ethnicity="BLACK")
+    survey.build()
+    white_n, minority_n, minority_pct, gap, suppressed = survey.conn.execute(
+        "SELECT white_respondents, ethnic_minority_respondents, ethnic_minority_pct, gap_pp, suppressed "
+        "FROM marts.satisfaction_gap WHERE question = 'whole_experience'").fetchone()
+    assert white_n == 60 and minority_n is None and minority_pct is None and gap is None and suppressed
