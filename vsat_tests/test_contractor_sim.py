@@ -366,3 +366,11 @@ def test_harness_profiles_match_the_pipelines_survey_ids(tmp_path):
     profiles = profiles_from_reports(db, key)
     assert profiles[pseudonym(key, "DUR/P1", "DUR/C/1")] == Profile("DARLINGTON", "30-44", "ETHNIC_MINORITY")
     assert profiles[pseudonym(key, "DUR/P2", "DUR/C/2")] == Profile("EAST_DURHAM", "UNKNOWN", "WHITE")
+
+
+def test_cli_names_a_missing_reports_warehouse(tmp_path):
+    write_handoff(tmp_path / "out", "2025-01", ["ASB"] * 3)
+    with pytest.raises(FileNotFoundError, match="missing.duckdb: no such warehouse"):
+        main(["--outbox", str(tmp_path / "out"), "--inbox", str(tmp_path / "in"),
+              "--reports-db", str(tmp_path / "missing.duckdb")])
+    assert not (tmp_path / "in").exists()

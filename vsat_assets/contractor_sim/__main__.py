@@ -53,6 +53,8 @@ def _handoffs(outbox: Path, months: list[str]) -> tuple[list[Path], list[str]]:
 def _read_profiles(path: Path | None) -> dict | None:
     if path is None:
         return None
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such warehouse (--reports-db)")
     from vsat_assets import settings
     from vsat_assets.contractor_sim.profiles import profiles_from_reports
 
