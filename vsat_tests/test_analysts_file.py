@@ -152,7 +152,7 @@ def test_pipeline_publishes_a_file_the_cli_answers_every_readme_query_on(
                                          "report_volumes", "satisfaction_da_monthly"])
     assert result.success, failure_messages(result)
     result = materialize_vsat(generator_handoffs, partition="2025-04-01",
-                              selection=["satisfaction_annual", "satisfaction_gap"])
+                              selection=["response_weights", "satisfaction_annual", "satisfaction_gap"])
     assert result.success, failure_messages(result)
     result = materialize_vsat(generator_handoffs, selection=["satisfaction_rolling", "analytics_file"])
     assert result.success, failure_messages(result)

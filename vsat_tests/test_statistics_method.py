@@ -305,3 +305,16 @@ def test_a_suppressed_ethnic_group_shows_no_base_in_the_gap_table(survey):
         "SELECT white_respondents, ethnic_minority_respondents, ethnic_minority_pct, gap_pp, suppressed "
         "FROM marts.satisfaction_gap WHERE question = 'whole_experience'").fetchone()
     assert white_n == 60 and minority_n is None and minority_pct is None and gap is None and suppressed
+
+
+def test_a_year_in_progress_is_weighted_to_its_months_with_returns(survey):
+    _frame_tables(survey.conn, [(f"S{i:06d}", "ASB", "NORTH_DURHAM", 40, "WHITE", "SAMPLED") for i in range(1, 21)])
+    # June is sampled but its returns are not in yet: its victims are not part of the year so far
+    survey.conn.execute("""INSERT INTO intermediate.sampling_frame
+        SELECT 'J' || i, 'CJ' || i, 'P', 'ASB', 'NORTH_DURHAM', 'WHITE', 'NOT_SAMPLED', DATE '2025-06-01'
+        FROM range(100) t(i)""")
+    survey.add(date(2025, 5, 1), [1] * 12 + [5] * 8)
+    survey.build()
+    summary = weighting.calibrate_year(survey.conn, "2025/26", date(2025, 4, 1), date(2026, 4, 1))
+    general = next(r for r in summary if r["survey"] == "GENERAL" and r["margin"] == "ALL")
+    assert general["frame_victims"] == 20 and general["respondents"] == 20

@@ -149,7 +149,8 @@ ETHNIC_GROUP_SQL = """case when victim_ethnicity = 'WHITE' then 'WHITE'
 
 
 def _profiles_sql(start: date, end: date) -> str:
-    """The year's eligible frame (sampled or not), one row per victim, with the weighting margins."""
+    """The year's eligible frame (sampled or not) in the months with returns, one row per victim,
+    with the weighting margins."""
     return f"""
         select f.survey_id, f.survey_strand = 'DOMESTIC_ABUSE' as domestic_abuse,
                case when f.survey_strand = 'DOMESTIC_ABUSE' then f.policing_area
@@ -160,7 +161,10 @@ def _profiles_sql(start: date, end: date) -> str:
                    where report_date >= DATE '{start}' and report_date < DATE '{end}') r
             using (crime_reference, victim_person_id)
         where f.selection in ('SAMPLED', 'NOT_SAMPLED')
-          and f.report_month >= DATE '{start}' and f.report_month < DATE '{end}'"""
+          and f.report_month >= DATE '{start}' and f.report_month < DATE '{end}'
+          -- only months whose returns are in: a year in progress is weighted to its months so far
+          and f.report_month in (select distinct month_start from marts.responses
+                                 where month_start >= DATE '{start}' and month_start < DATE '{end}')"""
 
 
 def calibrate_year(
