@@ -3,6 +3,9 @@
 from dagster import AssetSelection, define_asset_job
 
 PUBLISH = AssetSelection.assets("analytics_file")
+# Each month's sample depends on the month before: the instance profiles (deploy/) run the runs
+# carrying this tag one at a time, in the order they were queued (a job backfill queues them in order).
+SAMPLING_CHAIN_TAG = "vsat/sampling_chain"
 
 monthly_survey_job = define_asset_job(
     "monthly_survey_job",
@@ -11,6 +14,7 @@ monthly_survey_job = define_asset_job(
         - AssetSelection.assets("opt_out_register", "retention_purge")
     ) | PUBLISH,
     description="A month's reports through eligibility and sampling to the contractor hand-off.",
+    tags={SAMPLING_CHAIN_TAG: "monthly"},
 )
 survey_responses_job = define_asset_job(
     "survey_responses_job",

@@ -142,9 +142,10 @@ def carry_over_old_keys(conn: duckdb.DuckDBPyConnection, ring: KeyRing, start, e
               for t in ("ops.opt_out_register", "ops.contact_history")]
     for kind, column in (("person", "person_key"), ("phone", "phone_key")):
         conn.execute(
-            f"""INSERT INTO ops.opt_out_register (person_key, phone_key, opted_out_on, channel, source)
+            # recorded_at carried too: an opt-out counts from when it was first recorded (settled months).
+            f"""INSERT INTO ops.opt_out_register (person_key, phone_key, opted_out_on, channel, source, recorded_at)
                 SELECT DISTINCT {"k.new_key, NULL" if kind == "person" else "NULL, k.new_key"},
-                       r.opted_out_on, r.channel, r.source
+                       r.opted_out_on, r.channel, r.source, r.recorded_at
                 FROM ops.opt_out_register r JOIN rekeyed k ON k.kind = '{kind}' AND k.old_key = r.{column}
                 WHERE NOT EXISTS (SELECT 1 FROM ops.opt_out_register n WHERE n.{column} = k.new_key
                                   AND n.opted_out_on <= r.opted_out_on)"""

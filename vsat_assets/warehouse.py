@@ -55,6 +55,23 @@ OPS_TABLES = {
         purged_before DATE NOT NULL,   -- contact windows closed before this day hold no names or phones
         ran_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )""",
+    # Sent months re-opened by an operator (`python -m vsat_assets.handoff reopen`): who, when, why.
+    "ops.handoff_reopenings": """(
+        sampling_month DATE NOT NULL,
+        reopened_at TIMESTAMP NOT NULL,
+        reopened_by VARCHAR NOT NULL,
+        reason VARCHAR NOT NULL,
+        was_sent_at TIMESTAMP NOT NULL,
+        sha256 VARCHAR NOT NULL,
+        rows BIGINT NOT NULL
+    )""",
+    # Months built by models that need the month before them (the sampling chain).
+    "ops.built_months": """(
+        model VARCHAR NOT NULL,
+        month DATE NOT NULL,
+        built_at TIMESTAMP NOT NULL,
+        PRIMARY KEY (model, month)
+    )""",
     "ops.returns_quarantine": """(
         sampling_month DATE NOT NULL,
         file VARCHAR NOT NULL,
@@ -127,6 +144,12 @@ def warehouse_resource(path: str | None = None) -> WarehouseResource:
     )
 
 
+# A sent month is settled: its sample and hand-off stay as sent. The models read this view
+# (a source with no upstream asset), not ops.handoff_log, which the hand-off writes downstream.
+SENT_MONTHS_VIEW = """CREATE VIEW IF NOT EXISTS ops.sent_months AS
+    SELECT sampling_month, sent_at FROM ops.handoff_log WHERE sent_at IS NOT NULL"""
+
+
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
     for schema in SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -134,6 +157,7 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE TABLE IF NOT EXISTS {table} {columns}")
     for migration in OPS_MIGRATIONS:
         conn.execute(migration)
+    conn.execute(SENT_MONTHS_VIEW)
 
 
 @contextmanager

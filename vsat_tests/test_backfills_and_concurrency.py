@@ -23,10 +23,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from dagster import AssetKey, AssetSelection
+import yaml
+from dagster import AssetKey, AssetSelection, TimeWindowPartitionMapping
 
 from vsat_assets.handoff.assets import HandoffSettings
-from vsat_assets.jobs import monthly_survey_job
+from vsat_assets.jobs import SAMPLING_CHAIN_TAG, monthly_survey_job
 from vsat_assets.warehouse import writer_lock
 from vsat_tests.conftest import SMALL_SCALE
 
@@ -148,6 +149,44 @@ def test_a_three_month_backfill_in_one_run_equals_three_monthly_runs(
         name = f"handoff_{month[:7]}.csv"
         by_range = (tmp_path / "outbox_backfill" / name).read_bytes()
         assert by_range == (tmp_path / "outbox_monthly" / name).read_bytes(), name
+
+
+# -------------------------------------------------------------------- months in order
+def test_each_month_of_sampling_frame_depends_on_the_month_before():
+    """The self-dependency that makes Dagster's asset backfills run the months in order and
+    shows a month whose predecessor is missing; the first partition has none."""
+    graph = _defs().resolve_asset_graph()
+    frame = AssetKey("sampling_frame")
+    assert frame in graph.get(frame).parent_keys
+    mapping = graph.get_partition_mapping(frame, frame)
+    assert isinstance(mapping, TimeWindowPartitionMapping)
+    partitions = graph.get(frame).partitions_def
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        partitions.empty_subset().with_partition_keys(["2025-05-01"]), partitions, partitions)
+    assert list(upstream.partitions_subset.get_partition_keys()) == ["2025-04-01"]
+    first = partitions.get_first_partition_key()
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        partitions.empty_subset().with_partition_keys([first]), partitions, partitions)
+    assert list(upstream.partitions_subset.get_partition_keys()) == []
+
+
+@pytest.mark.parametrize("profile", ["deploy/dagster.local.yaml", "deploy/dagster.yaml"])
+def test_instance_profiles_start_the_monthly_jobs_runs_one_at_a_time(profile):
+    """A `dagster job backfill` queues one run per month, in order; the queue starts the runs
+    carrying the monthly job's tag one at a time, first queued first."""
+    doc = yaml.safe_load((PROJECT / profile).read_text(encoding="utf-8"))
+    limits = doc["concurrency"]["runs"]["tag_concurrency_limits"]
+    assert {"key": SAMPLING_CHAIN_TAG, "limit": 1} in limits
+    assert SAMPLING_CHAIN_TAG in monthly_survey_job.tags
+
+
+def test_the_local_instance_reads_the_limit_the_daemon_applies(tmp_path):
+    from dagster import DagsterInstance
+
+    (tmp_path / "dagster.yaml").write_text((PROJECT / "deploy" / "dagster.local.yaml").read_text())
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
+        limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+    assert {"key": SAMPLING_CHAIN_TAG, "limit": 1} in limits
 
 
 # -------------------------------------------------------------- runs launched together

@@ -87,6 +87,9 @@ def test_every_sql_model_is_an_asset_with_deps_from_its_sql(asset_graph):
             assert source in asset_of_source, f"{path.name}: source {source} not in sources.yml"
             if asset_of_source[source]:  # `asset: null` marks a history-only read, not a dependency
                 expected.add(AssetKey(asset_of_source[source]))
+        doc = yaml.safe_load(path.with_suffix(".yml").read_text(encoding="utf-8"))
+        if doc.get("previous_month") == "required":   # each month depends on the month before it
+            expected.add(key)
         assert asset_graph.get(key).parent_keys == expected, name
 
 

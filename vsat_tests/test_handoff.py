@@ -174,33 +174,42 @@ def test_rerunning_a_month_gives_byte_identical_files_and_no_duplicate_history(
 
 @pytest.mark.parametrize(
     "survey",
-    [SurveySettings(sample_seed=1), SurveySettings(sample_rate=0.5)],
-    ids=["another-seed", "another-rate"],
+    [SurveySettings(), SurveySettings(sample_seed=1), SurveySettings(sample_rate=0.5)],
+    ids=["same-settings", "another-seed", "another-rate"],
 )
-def test_changing_a_sent_handoff_is_refused_and_the_file_stands(
-    generator_handoffs, tmp_path, materialize_vsat, failure_messages, warehouse_rows, survey
+def test_rerunning_a_sent_month_keeps_it_as_sent_and_succeeds(
+    generator_handoffs, tmp_path, materialize_vsat, failure_messages, warehouse_rows, run_log_text, survey
 ):
+    """A sent month is settled: re-running it (as `make demo` run twice does, after its returns
+    added opt-outs) keeps its sample, weights, contact history and hand-off, and says so."""
     warehouse = generator_handoffs["warehouse"]
     outbox = tmp_path / "outbox"
+    # A sampled person of April opts out after April was sent (the demo's returns do this).
+    with warehouse.get_connection() as conn:
+        conn.execute("""INSERT INTO ops.opt_out_register (person_key, phone_key, opted_out_on, channel, source)
+                        SELECT person_key, phone_key, DATE '2025-04-20', 'EMAIL', 'test'
+                        FROM intermediate.sampled_cohort WHERE sampling_month = DATE '2025-04-01'
+                        ORDER BY survey_id LIMIT 1""")
     before = snapshot(outbox)
-    log_sql = "SELECT * FROM ops.handoff_log"
-    log_before = warehouse_rows(warehouse, log_sql)
-    history_before = warehouse_rows(warehouse, "SELECT survey_id FROM ops.contact_history")
-    cohort_sql = "SELECT survey_id FROM intermediate.sampled_cohort"
-    cohort_before = warehouse_rows(warehouse, cohort_sql)
+    kept_sql = {
+        "handoff_log": "SELECT * FROM ops.handoff_log",
+        "contact_history": "SELECT * FROM ops.contact_history",
+        "frame": "SELECT * FROM intermediate.sampling_frame WHERE report_month = DATE '2025-04-01'",
+        "cohort": "SELECT * FROM intermediate.sampled_cohort WHERE sampling_month = DATE '2025-04-01'",
+    }
+    kept_before = {name: warehouse_rows(warehouse, sql) for name, sql in kept_sql.items()}
 
-    result = materialize_vsat({**generator_handoffs, "survey": survey}, partition=APRIL, selection=RESAMPLE)
+    result = materialize_vsat({**generator_handoffs, "survey": survey}, partition=APRIL, selection=TO_HANDOFF)
 
-    assert not result.success
-    # Refused where the sample is drawn, before anything downstream changes.
-    assert step_failed_with(
-        result, failure_messages, "sampling_frame", "hand-off was sent to the contractor keeps the people it sent",
-        "The stored rows are kept",
-    ), failure_messages(result)
-    assert warehouse_rows(warehouse, cohort_sql) == cohort_before
+    assert result.success, failure_messages(result)
+    assert {name: warehouse_rows(warehouse, sql) for name, sql in kept_sql.items()} == kept_before
     assert snapshot(outbox) == before
-    assert warehouse_rows(warehouse, log_sql) == log_before
-    assert warehouse_rows(warehouse, "SELECT survey_id FROM ops.contact_history") == history_before
+    assert "2025-04 is settled (sent " in run_log_text(result)
+    assert "kept as sent" in run_log_text(result)
+    kept_metadata = [e.materialization.metadata.get("settled_months_kept")
+                     for e in result.get_asset_materialization_events()
+                     if e.asset_key.to_user_string() in ("sampling_frame", "sampled_cohort")]
+    assert kept_metadata and all(m is not None and "2025-04" in m.data for m in kept_metadata), kept_metadata
 
 
 @pytest.mark.slow
@@ -239,9 +248,22 @@ def test_unsent_handoff_may_change_until_marked_sent_with_the_command(
     assert "no hand-off has been written for 2024-01" in not_written.stderr
 
     result = materialize_vsat(resources, partition=APRIL, selection=RESAMPLE)  # back to the first seed
-    assert not result.success
-    assert step_failed_with(result, failure_messages, "sent_samples_unchanged"), failure_messages(result)
-    assert path.read_bytes() == second
+    assert result.success, failure_messages(result)
+    assert path.read_bytes() == second, "a sent month is settled: its file stays as sent"
+
+    # Only the operator's re-open brings it back; it records who, when and why.
+    reopen = [*command[:-1], "reopen", "2025-04"]
+    refused = subprocess.run(reopen, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "--reason" in refused.stderr
+    done = subprocess.run([*reopen, "--reason", "withdrawn with the contractor, ref W-1"], cwd=PROJECT_ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "2025-04 re-opened" in done.stdout
+    assert warehouse_rows(warehouse, sent_sql) == [(False,)]
+    assert warehouse_rows(warehouse, "SELECT reason, reopened_by <> '' FROM ops.handoff_reopenings") == [
+        ("withdrawn with the contractor, ref W-1", True)]
+    assert materialize_vsat(resources, partition=APRIL, selection=RESAMPLE).success
+    assert path.read_bytes() == first, "the re-opened month is drawn again with the first seed"
 
 
 @pytest.mark.slow
@@ -344,10 +366,18 @@ def test_production_profile_without_a_real_key_fails_the_run(
 
 
 # ------------------------------------------------------------------------- encryption
+def written_not_sent(resources: dict) -> None:
+    """As with mark_sent_on_write off: the months are written for review, not yet sent (a sent
+    month is settled and never written again)."""
+    with resources["warehouse"].get_connection() as conn:
+        conn.execute("UPDATE ops.handoff_log SET sent_at = NULL")
+
+
 def test_with_an_age_recipient_only_the_encrypted_file_is_written(
     generator_handoffs, tmp_path, materialize_vsat
 ):
     pyrage = pytest.importorskip("pyrage")
+    written_not_sent(generator_handoffs)
     identity = pyrage.x25519.Identity.generate()
     plain = (tmp_path / "outbox" / APRIL_FILE).read_bytes()
     outbox = tmp_path / "encrypted_outbox"
@@ -373,6 +403,7 @@ def test_switching_on_encryption_leaves_no_plain_handoff_in_the_outbox(
     generator_handoffs, tmp_path, materialize_vsat
 ):
     pyrage = pytest.importorskip("pyrage")
+    written_not_sent(generator_handoffs)
     identity = pyrage.x25519.Identity.generate()
     outbox = tmp_path / "outbox"  # already holds April's plain hand-off
     resources = {**generator_handoffs,

@@ -17,6 +17,7 @@ import polars as pl
 import pytest
 
 from vsat_assets.contractor_sim.simulate import simulate_returns
+from vsat_assets.partitions import months_in, next_month
 from vsat_assets.privacy import DEV_PSEUDONYM_KEY, normalise_uk_phone
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sampling.opt_outs import person_key, phone_key
@@ -280,13 +281,13 @@ def test_rerunning_a_month_replaces_its_responses_and_quarantine(
     assert warehouse_rows(generator_handoffs["warehouse"], counts_sql) == [(len(rows), len(rows), 0)]
 
 
-def test_returns_for_a_sent_handoff_still_link_after_a_refused_resample(
+def test_returns_for_a_sent_handoff_still_link_after_a_resample_of_the_sent_month(
     generator_handoffs, tmp_path, materialize_vsat, warehouse_rows
 ):
     resampled = {**generator_handoffs, "survey": SurveySettings(sample_seed=1)}
-    refused = materialize_vsat(resampled, partition=APRIL,
-                               selection=("sampling_frame", "sampled_cohort", "contractor_handoff"))
-    assert not refused.success  # HandoffAlreadySent: the sent file stands
+    kept = materialize_vsat(resampled, partition=APRIL,
+                            selection=("sampling_frame", "sampled_cohort", "contractor_handoff"))
+    assert kept.success  # the month is settled: its sample and file stay as sent
     simulate_returns(tmp_path / "outbox" / "handoff_2025-04.csv", tmp_path / "inbox")
 
     result = materialize_vsat(generator_handoffs, partition=APRIL, selection=RESPONSES)
@@ -335,7 +336,11 @@ def test_opt_out_joins_the_register_and_the_person_is_not_sampled_when_reporting
         pl.Series("victim_phone", ["07700 900999", quitter_phone, *may["victim_phone"][2:]]),
     )
     export_writer.write(later, may)
-    assert materialize_vsat(resources, partition=later.isoformat(), selection=TO_HANDOFF).success
+    # Each month's sample depends on the month before: the months in between are built too, in order.
+    for month in months_in(next_month(first), later):
+        export_writer.write(month, rows=6)
+    assert materialize_vsat(resources, partition_range=(next_month(first).isoformat(), later.isoformat()),
+                            selection=TO_HANDOFF).success
 
     reasons = dict(warehouse_rows(
         warehouse,

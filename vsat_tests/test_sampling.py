@@ -341,10 +341,16 @@ def test_no_recontact_within_twelve_months_across_a_year_boundary_in_one_range_r
     assert cohort_months == [DEC_2024, date(2026, 1, 1)]
 
 
+def build_one_at_a_time(warehouse, first: date, last: date) -> None:
+    """Every month first..last, one build each and in order (months without reports are built empty)."""
+    for month in months_in(first, next_month(last)):
+        warehouse.build(month)
+
+
 def test_no_recontact_when_months_are_built_one_at_a_time(warehouse):
     for month in RECONTACT_MONTHS:
         warehouse.load(month, repeat_victim_month(month))
-        warehouse.build(month)
+    build_one_at_a_time(warehouse, DEC_2024, date(2026, 1, 1))
     assert {month: warehouse.selection_of(ref_of(month)) for month in RECONTACT_MONTHS} == RECONTACT_MONTHS
 
 
@@ -357,19 +363,67 @@ def test_no_recontact_from_the_contact_history(warehouse):
     later = {m: s for m, s in RECONTACT_MONTHS.items() if m != DEC_2024}
     for month in later:
         warehouse.load(month, repeat_victim_month(month))
-        warehouse.build(month)
+    build_one_at_a_time(warehouse, date(2025, 2, 1), date(2026, 1, 1))
     assert {month: warehouse.selection_of(ref_of(month)) for month in later} == later
 
 
-def test_contact_history_in_the_same_or_a_later_month_does_not_block(warehouse):
+def test_contact_history_of_the_same_month_or_more_than_twelve_months_later_does_not_block(warehouse):
     warehouse.conn.execute(
         """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
-           VALUES (?, 'S-a', DATE '2025-02-01', DATE '2025-03-01'), (?, 'S-b', DATE '2025-03-01', DATE '2025-04-01')""",
+           VALUES (?, 'S-a', DATE '2025-02-01', DATE '2025-03-01'), (?, 'S-b', DATE '2026-03-01', DATE '2026-04-01')""",
         [person_key(KEY, "DUR", P)] * 2)
     month = date(2025, 2, 1)
     warehouse.load(month, repeat_victim_month(month))
     warehouse.build(month)
     assert warehouse.selection_of(ref_of(month)) == "SAMPLED"
+
+
+@pytest.mark.parametrize("later_month", [date(2025, 3, 1), date(2026, 2, 1)], ids=["next-month", "12-months-later"])
+def test_a_person_handed_off_in_a_later_month_is_passed_over(warehouse, later_month):
+    """Months built out of order: P was handed off for a LATER month (within 12) before February
+    was built. February must not hand P off again; the stratum keeps P in its count."""
+    warehouse.conn.execute(
+        """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
+           VALUES (?, 'S-later', ?, ?)""", [person_key(KEY, "DUR", P), later_month, next_month(later_month)])
+    month = date(2025, 2, 1)
+    rows = repeat_victim_month(month) + [victim(50, month, offence="HATE", area="DARLINGTON")]
+    warehouse.load(month, rows)
+    warehouse.build(month, survey=SurveySettings(strand_sample_rates={"HATE": 1.0}))   # both would be taken
+    assert warehouse.selection_of(ref_of(month)) == "NOT_SAMPLED"
+    assert warehouse.selection_of(ref_of(month, 50)) == "SAMPLED"   # the next in the draw order
+    weights = warehouse.rows(
+        """SELECT stratum_eligible, stratum_sampled, design_weight FROM intermediate.sampling_frame
+           WHERE selection = 'SAMPLED' AND policing_area = 'DARLINGTON'""")
+    assert weights == [(2, 1, 2.0)]
+
+
+def test_sampling_a_later_month_first_then_the_earlier_one_hands_nobody_off_twice(warehouse):
+    """The measured failure: 2026-10 sampled, then 2026-09 (nothing built before either), put the
+    same person in both. P is alone in a stratum in both months, so each month alone would take P."""
+    september, october = date(2026, 9, 1), date(2026, 10, 1)
+    for month in (september, october):
+        warehouse.load(month, repeat_victim_month(month))
+    warehouse.build(october)
+    assert warehouse.selection_of(ref_of(october)) == "SAMPLED"
+    warehouse.build(september)   # extends the chain backwards: allowed, it has no earlier month
+    assert warehouse.selection_of(ref_of(september)) == "NOT_SAMPLED"
+    both = warehouse.rows(
+        """SELECT person_key FROM intermediate.sampled_cohort GROUP BY person_key
+           HAVING count(DISTINCT sampling_month) > 1""")
+    assert both == []
+
+
+def test_a_month_is_refused_while_the_month_before_it_is_missing(warehouse):
+    april, may, june = APRIL, date(2025, 5, 1), date(2025, 6, 1)
+    for month in (april, may, june):
+        warehouse.load(month, stratum_rows(month, {("BURGLARY", "NORTH_DURHAM", False): 10}))
+    warehouse.build(april)
+    with pytest.raises(Exception, match=r"sampling_frame 2025-06: refused, the month before it \(2025-05\)"):
+        warehouse.build(june)
+    assert warehouse.rows("SELECT count(*) FROM intermediate.sampling_frame WHERE report_month = ?", [june]) == [(0,)]
+    warehouse.build(may)
+    warehouse.build(june)
+    assert warehouse.sampled(june)
 
 
 def test_recontact_months_is_configurable(warehouse):
@@ -406,7 +460,7 @@ def test_contractor_opt_out_stops_later_sampling_by_person_and_by_phone(warehous
                phone="+44 7700 900001"),                                                  # P's old phone
         victim(3, later, offence="HATE", area="SOUTH_DURHAM", phone="07700 900003"),
     ])
-    warehouse.build(later)
+    warehouse.build(date(2025, 4, 1), later)   # the months in between, in order, as one range
     found = dict(warehouse.rows(
         "SELECT crime_reference, exclusion_reason FROM intermediate.victim_eligibility WHERE report_month = ?",
         [later]))
@@ -426,6 +480,56 @@ def test_opt_out_arriving_after_eligibility_is_honoured_when_sampling(warehouse)
     assert warehouse.selection_of(ref_of(APRIL, 2)) == "SAMPLED"  # alone left in the stratum
     assert P not in {pid for (pid,) in warehouse.rows(
         "SELECT victim_person_id FROM intermediate.sampling_frame WHERE selection = 'SAMPLED'")}
+
+
+def mark_sent(warehouse: Warehouse, month: date) -> None:
+    """What the hand-off records for a sent month: its people in the contact history, and sent_at."""
+    warehouse.conn.execute(
+        """INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
+           SELECT person_key, survey_id, sampling_month, handoff_date FROM intermediate.sampled_cohort
+           WHERE sampling_month = ?""", [month])
+    warehouse.conn.execute(
+        """INSERT INTO ops.handoff_log (sampling_month, file, rows, sha256, layout_version, written_at, sent_at)
+           VALUES (?, 'handoff.csv', 1, 'sha', 1, current_timestamp, current_timestamp)""", [month])
+
+
+def test_an_opt_out_recorded_after_the_handoff_date_keeps_the_person_out_of_an_unsent_month(warehouse):
+    """Opt-outs count from when the platform learns of them: April was never sent, so an opt-out
+    recorded in June (after April's hand-off date of 1 May) keeps P out of April's re-run."""
+    warehouse.load(APRIL, repeat_victim_month(APRIL))
+    warehouse.build(APRIL)
+    assert warehouse.selection_of(ref_of(APRIL)) == "SAMPLED"
+    record_direct_request(warehouse.conn, KEY, surname="Example", phone="07700 900001",
+                          received_on=date(2025, 6, 10))
+    warehouse.build(APRIL)
+    assert warehouse.rows(
+        "SELECT exclusion_reason FROM intermediate.victim_eligibility WHERE crime_reference = ?",
+        [ref_of(APRIL)]) == [("OPTED_OUT",)]
+    assert P not in {pid for (pid,) in warehouse.rows("SELECT victim_person_id FROM intermediate.sampling_frame "
+                                                      "WHERE selection = 'SAMPLED'")}
+
+
+def test_a_sent_month_keeps_its_sample_when_an_opt_out_arrives_later(warehouse):
+    """A sent month is settled: an opt-out recorded after it was sent changes nothing in it (the
+    person was already called), but keeps the person out of the next month, which is not sent."""
+    may = date(2025, 5, 1)
+    warehouse.load(APRIL, repeat_victim_month(APRIL))
+    warehouse.load(may, [victim(1, may, person="TST-PHOUSEMATE", offence="HATE", area="DARLINGTON",
+                                phone="07700 900001"),
+                         *stratum_rows(may, {("BURGLARY", "NORTH_DURHAM", False): 8}, first=2)])
+    warehouse.build(APRIL)
+    mark_sent(warehouse, APRIL)
+    tables = ("intermediate.victim_eligibility", "intermediate.sampling_frame", "intermediate.sampled_cohort")
+    before = {t: warehouse.rows(f"SELECT * FROM {t} ORDER BY ALL") for t in tables}
+    record_direct_request(warehouse.conn, KEY, surname="Example", phone="07700 900001",
+                          received_on=date(2025, 4, 20))   # dated before the hand-off, learnt after it
+    warehouse.build(APRIL, may)
+    month_column = {t: "sampling_month" if t.endswith("cohort") else "report_month" for t in tables}
+    assert {t: warehouse.rows(f"SELECT * FROM {t} WHERE {month_column[t]} = ? ORDER BY ALL", [APRIL])
+            for t in tables} == before
+    assert warehouse.rows(   # the same phone, the next month
+        "SELECT exclusion_reason FROM intermediate.victim_eligibility WHERE crime_reference = ?",
+        [ref_of(may)]) == [("OPTED_OUT",)]
 
 
 # ------------------------------------------------------------------------ Dagster runs

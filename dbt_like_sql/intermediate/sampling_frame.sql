@@ -1,9 +1,10 @@
 -- The month's eligible victims put through the rules that need the earlier months'
--- samples (10 RECENTLY_SURVEYED, then 11 DUPLICATE_IN_MONTH), opt-outs received since
+-- samples (10 RECENTLY_SURVEYED, then 11 DUPLICATE_IN_MONTH), opt-outs recorded since
 -- eligibility was built, and closed windows; then a stratified random sample: within each
 -- force x strand x area, victims are ordered by a keyed hash of the seed and their
 -- survey_id and the first round(rate * eligible) are taken.
--- Built month by month so that each month sees who the months before it sampled.
+-- Built month by month, in order, so that each month sees who the months before it sampled.
+-- A settled (sent) month keeps its stored rows: the runner does not rebuild it.
 with eligible as (
     select *
     from {{ ref('eligible_victims') }}
@@ -28,16 +29,33 @@ recently_handed_off as (
       and sampling_month < {{ window_start }}
 ),
 
+-- Handed off in one of the 12 months AFTER this one: only when months were built out of
+-- order. They stay in the stratum's count but are passed over in the draw (the next in the
+-- order is taken), so a month built in order draws exactly as before.
+handed_off_later as (
+    select distinct person_key
+    from {{ this }}
+    where selection = 'SAMPLED'
+      and report_date >= {{ window_end }}
+      and report_date < {{ window_start }} + ({{ var('recontact_months') }} + 1) * interval 1 month
+    union
+    select person_key
+    from {{ source('ops', 'contact_history') }}
+    where sampling_month >= {{ window_end }}
+      and sampling_month < {{ window_start }} + ({{ var('recontact_months') }} + 1) * interval 1 month
+),
+
+-- This month is not sent (a sent month is not rebuilt): every opt-out recorded so far counts.
 opted_out_persons as (
     select distinct person_key
     from {{ source('ops', 'opt_out_register') }}
-    where opted_out_on < (select handoff_date from handoff) and person_key is not null
+    where person_key is not null
 ),
 
 opted_out_phones as (
     select distinct phone_key
     from {{ source('ops', 'opt_out_register') }}
-    where opted_out_on < (select handoff_date from handoff) and phone_key is not null
+    where phone_key is not null
 ),
 
 screened_by_person as (
@@ -84,8 +102,12 @@ candidates as (
             {{ var('monthly_caps') }}[survey_strand] / count(*) over (partition by report_month, force_code, survey_strand)
         ) else {{ var('sample_rates') }}[survey_strand]::double end as target_rate,
         count(*) over stratum as stratum_eligible,
-        row_number() over (stratum order by md5({{ var('sample_seed') }} || '/' || survey_id), survey_id) as draw_order
+        count(*) filter (where later.person_key is null) over stratum as stratum_drawable,
+        row_number() over (
+            stratum order by later.person_key is not null, md5({{ var('sample_seed') }} || '/' || survey_id), survey_id
+        ) as draw_order
     from screened
+    left join handed_off_later later on later.person_key = screened.person_key
     where screened_out is null
     window stratum as (partition by report_month, force_code, survey_strand, policing_area)
 ),
@@ -94,7 +116,7 @@ drawn as (
     select
         candidates.*,
         -- at least one per stratum, so every stratum is represented and its weights add up
-        greatest(1, round(target_rate * stratum_eligible))::integer as stratum_sampled
+        least(greatest(1, round(target_rate * stratum_eligible)), stratum_drawable)::integer as stratum_sampled
     from candidates
 )
 

@@ -8,20 +8,28 @@ with victims as (
       and report_date < {{ window_end }}
 ),
 
--- The earliest opt-out per key; an opt-out counts for a month if it came before the month's
--- hand-off, so re-running a month gives the same answer.
+-- An opt-out counts from when the platform learned of it (recorded_at), for every month not
+-- yet sent; a sent month is settled, so only the opt-outs recorded before it was sent count
+-- there, and re-running it gives the same answer.
 opt_outs_by_person as (
-    select person_key, min(opted_out_on) as opted_out_on
+    select person_key, min(recorded_at) as recorded_at
     from {{ source('ops', 'opt_out_register') }}
     where person_key is not null
     group by person_key
 ),
 
 opt_outs_by_phone as (
-    select phone_key, min(opted_out_on) as opted_out_on
+    select phone_key, min(recorded_at) as recorded_at
     from {{ source('ops', 'opt_out_register') }}
     where phone_key is not null
     group by phone_key
+),
+
+sent as (
+    select sampling_month as report_month, sent_at
+    from {{ source('ops', 'sent_months') }}
+    where sampling_month >= {{ window_start }}
+      and sampling_month < {{ window_end }}
 ),
 
 rules_1_to_8 as (
@@ -62,8 +70,7 @@ keyed as (
         in_the_running.*,
         person_keys.person_key,
         phone_keys.phone_key,
-        vsat_pseudonym(force_code || '/' || victim_person_id, crime_reference) as survey_id,
-        report_month + interval 1 month + ({{ var('handoff_day') }} - 1) * interval 1 day as handoff_date
+        vsat_pseudonym(force_code || '/' || victim_person_id, crime_reference) as survey_id
     from in_the_running
     left join person_keys using (force_code, victim_person_id)
     left join phone_keys using (phone_normalised)
@@ -75,13 +82,14 @@ rule_9 as (
     select
         keyed.*,
         case when 'OPTED_OUT' in {{ var('exclusion_rules') }} and bool_or(
-            coalesce(by_person.opted_out_on < keyed.handoff_date, false)
-            or coalesce(by_phone.opted_out_on < keyed.handoff_date, false)
+            coalesce(by_person.recorded_at < coalesce(sent.sent_at, 'infinity'::timestamp), false)
+            or coalesce(by_phone.recorded_at < coalesce(sent.sent_at, 'infinity'::timestamp), false)
         ) over (partition by keyed.force_code, keyed.victim_person_id, keyed.report_month)
         then 'OPTED_OUT' end as opt_out_reason
     from keyed
     left join opt_outs_by_person by_person using (person_key)
     left join opt_outs_by_phone by_phone using (phone_key)
+    left join sent using (report_month)
 ),
 
 -- Excluded by rules 1-8 (no keys computed), then the rest with rule 9's outcome.

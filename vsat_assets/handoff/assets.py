@@ -36,6 +36,7 @@ from vsat_assets.handoff.retention import overdue, purge
 from vsat_assets.crash import crash_point
 from vsat_assets.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
+from vsat_assets.sql_runner.build import settled_message
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
 
 ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
@@ -121,7 +122,8 @@ def _cohort_query() -> str:
     backfill_policy=BackfillPolicy.single_run(),
     description=(
         "The month's cohort as the contractor's hand-off CSV and manifest in the outbox, written atomically; "
-        "each handed-off person is added to ops.contact_history. A sent month is never changed."
+        "each handed-off person is added to ops.contact_history. A sent month is settled: re-running it "
+        "keeps its file and contact history as sent."
     ),
     check_specs=[
         partitioned_check_spec(ALLOWED_COLUMNS_ONLY, "contractor_handoff", monthly_partitions, blocking=True,
@@ -149,8 +151,21 @@ def contractor_handoff(
         recovered = recover_outbox(conn, outbox, mark_sent)
         if any(recovered.values()):
             context.log.warning(f"interrupted hand-offs settled: {recovered}")
+        settled = dict(conn.execute(
+            "SELECT sampling_month, sent_at FROM ops.sent_months WHERE sampling_month >= ? AND sampling_month < ?",
+            [window.start.date(), window.end.date()]).fetchall())
         for month_window in partition_windows(context, monthly_partitions):
             month = month_window.start
+            if month in settled:
+                # The contractor holds this file: it, and the contact history, stay as sent.
+                kept = f"sent {settled[month]:%Y-%m-%d}, kept as sent"
+                per_month[month_window.key] = {"settled": kept}
+                checks[month_window.key] = [
+                    AssetCheckResult(check_name=name, passed=True, metadata={"settled": kept})
+                    for name in (ALLOWED_COLUMNS_ONLY, MATCHES_COHORT)
+                ]
+                context.log.info(f"hand-off {settled_message(month, settled[month])}")
+                continue
             file, path = hand_off_month(conn, month, handoff, mark_sent=mark_sent)
             on_disk = verify_on_disk(outbox, month)
             file_matches = on_disk["sha256_ok"] and on_disk["rows"] == file.rows

@@ -41,28 +41,32 @@ def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: Duck
 
 
 @asset_check(asset="sampled_cohort", name=NO_OPTED_OUT_OR_RECENT, partitions_def=monthly_partitions, blocking=True,
-             description="No one in the cohort had opted out before the hand-off, or was handed off in the "
-                         "previous recontact_months months.")
+             description="No one in the cohort had opted out before the month was sent (any opt-out, while it "
+                         "is unsent), or was handed off within recontact_months months before or after it.")
 @each_partition
 def no_opted_out_or_recently_surveyed(
     context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
 ) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         opted_out, recent = conn.execute(
-            """WITH cohort AS (SELECT * FROM intermediate.sampled_cohort WHERE report_date >= $1 AND report_date < $2),
-                    earlier AS (
+            """WITH cohort AS (
+                        SELECT c.*, coalesce(s.sent_at, 'infinity'::TIMESTAMP) AS settled_at
+                        FROM intermediate.sampled_cohort c LEFT JOIN ops.sent_months s USING (sampling_month)
+                        WHERE report_date >= $1 AND report_date < $2),
+                    other_months AS (
                         SELECT person_key, report_month AS sampling_month FROM intermediate.sampling_frame
                         WHERE selection = 'SAMPLED'
                         UNION ALL
                         SELECT person_key, sampling_month FROM ops.contact_history)
                SELECT
-                 (SELECT count(*) FROM cohort c JOIN ops.opt_out_register r
+                 (SELECT count(DISTINCT c.survey_id) FROM cohort c JOIN ops.opt_out_register r
                     ON (r.person_key = c.person_key OR r.phone_key = c.phone_key)
-                   AND r.opted_out_on < c.handoff_date),
-                 (SELECT count(DISTINCT c.survey_id) FROM cohort c JOIN earlier e
+                   AND r.recorded_at < c.settled_at),
+                 (SELECT count(DISTINCT c.survey_id) FROM cohort c JOIN other_months e
                     ON e.person_key = c.person_key
-                   AND e.sampling_month < c.sampling_month
-                   AND e.sampling_month >= c.sampling_month - $3 * INTERVAL 1 MONTH)""",
+                   AND e.sampling_month <> c.sampling_month
+                   AND e.sampling_month >= c.sampling_month - $3 * INTERVAL 1 MONTH
+                   AND e.sampling_month <= c.sampling_month + $3 * INTERVAL 1 MONTH)""",
             [*_window(context), survey.recontact_months],
         ).fetchone()
     return AssetCheckResult(
@@ -115,7 +119,11 @@ def cohort_expectations(
                FROM intermediate.sampled_cohort WHERE report_date >= $1 AND report_date < $2""",
             [start, end],
         ).df()
-    max_weight = 1 / min(survey.sample_rates().values()) * 2
+        # The rates the months were drawn with: a settled month keeps the weights it was sent with.
+        drawn_rate = conn.execute(
+            """SELECT min(target_rate) FROM intermediate.sampling_frame
+               WHERE selection = 'SAMPLED' AND report_date >= $1 AND report_date < $2""", [start, end]).fetchall()[0][0]
+    max_weight = 1 / (drawn_rate or min(survey.sample_rates().values())) * 2
     result = validate(frame, "sampled_cohort", [
         ("ExpectColumnValuesToBeUnique", {"column": "survey_id"}),
         ("ExpectColumnValuesToNotBeNull", {"column": "survey_id"}),

@@ -6,6 +6,7 @@ from pathlib import Path
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
+    AssetDep,
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
@@ -14,6 +15,7 @@ from dagster import (
     MetadataValue,
     TableColumn,
     TableSchema,
+    TimeWindowPartitionMapping,
     asset,
 )
 from dagster_duckdb import DuckDBResource
@@ -30,7 +32,15 @@ from vsat_assets.partitions import financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 from vsat_assets import settings
 from vsat_assets.keys import carry_over_old_keys, check_against_warehouse
-from vsat_assets.sql_runner.build import build_model_safely, prepare_connection, run_test, summarise
+from vsat_assets.sql_runner.build import (
+    build_model_safely,
+    prepare_connection,
+    run_test,
+    settled_message,
+    settled_months,
+    stale_months,
+    summarise,
+)
 from vsat_assets.sql_runner.column_tests import tests_for
 from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources
 
@@ -87,6 +97,11 @@ def build_asset(
         raise ModelError(f"{model.path}: source(s) {sorted(missing)} are not declared in sources.yml")
     deps = [AssetKey(ref) for ref in sorted(model.refs)]
     deps += [AssetKey(source_assets[source]) for source in sorted(model.sources) if source_assets[source]]
+    if model.needs_previous_month:
+        # Each month depends on the month before it: asset backfills run in order, and the UI
+        # shows a month whose predecessor is missing. The first partition has none.
+        deps.append(AssetDep(model.name, partition_mapping=TimeWindowPartitionMapping(
+            start_offset=-1, end_offset=-1)))
     tests = tests_for(model)
     partitions_def = _PARTITIONS.get(model.partitioned_by)
 
@@ -121,7 +136,15 @@ def build_asset(
             if window and model.sources & REGISTERS:
                 carried = carry_over_old_keys(conn, ring, *window)
                 context.log.info(f"key rotation: carried over to the current key {carried}")
+            settled = settled_months(conn, model, models, variables, window)
+            for month, sent_at in settled.items():
+                context.log.info(f"{model.name}: {settled_message(month, sent_at)}")
             written = build_model_safely(conn, model, models, variables, window)
+            stale = stale_months(conn, model, window) if window else []
+            if stale:
+                context.log.warning(
+                    f"{model.name}: {', '.join(f'{m:%Y-%m}' for m in stale)} were built before "
+                    f"{window[0]:%Y-%m} and are now stale: re-run them (a sent month stays as sent)")
             context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
             if not partitions_def:
                 total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
@@ -131,7 +154,9 @@ def build_asset(
                 # Each partition's own row count, summary and test results, also in a range run.
                 add_partition_metadata(context, {
                     w.key: _metadata(_rows_in(conn, model, w),
-                                     summarise(conn, model, models, variables, (w.start, w.end)))
+                                     summarise(conn, model, models, variables, (w.start, w.end)),
+                                     **({"settled": f"sent {settled[w.start]:%Y-%m-%d}, kept as sent"}
+                                        if w.start in settled else {}))
                     for w in windows
                 })
                 results_by_partition = checks_by_partition(
@@ -140,7 +165,11 @@ def build_asset(
         if not partitions_def:
             yield MaterializeResult(metadata=metadata, check_results=results)
             return
-        yield MaterializeResult(metadata={"rows_written_in_run": written})
+        run_metadata = {"rows_written_in_run": written}
+        if settled:
+            run_metadata["settled_months_kept"] = MetadataValue.json(
+                {f"{month:%Y-%m}": f"sent {sent_at:%Y-%m-%d}, kept as sent" for month, sent_at in settled.items()})
+        yield MaterializeResult(metadata=run_metadata)
         yield from check_events(context, model.name, results_by_partition)
 
     return _model_asset

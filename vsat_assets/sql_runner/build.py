@@ -1,14 +1,14 @@
 """Run one SQL model against DuckDB: no Dagster here, so the benchmark can call it bare."""
 
 import re
-from datetime import date
+from datetime import date, datetime
 
 import duckdb
 
 from vsat_assets.partitions import months_in, next_month
 from vsat_assets.privacy import PHONE_NORMALISE_SQL, register_pseudonym_function
 from vsat_assets.sql_runner.column_tests import ColumnTest
-from vsat_assets.sql_runner.models import Model, ModelError, render
+from vsat_assets.sql_runner.models import Model, ModelError, render, sql_literal
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
 
 
@@ -40,8 +40,14 @@ def _create_table(conn: duckdb.DuckDBPyConnection, model: Model, query: str) -> 
 
 
 def _replace_window(
-    conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict, window: tuple[date, date]
+    conn: duckdb.DuckDBPyConnection,
+    model: Model,
+    models: dict[str, Model],
+    variables: dict,
+    window: tuple[date, date],
+    keep: list[date] = (),
 ) -> int:
+    """Replace the window's rows with the query's, except in the months of `keep` (settled)."""
     query = render(model, models, variables, window)
     if not table_exists(conn, model.table):
         _create_table(conn, model, query)
@@ -55,9 +61,14 @@ def _replace_window(
     column, (start, end) = model.window_column, window
     # A NULL in the window column is outside every window: a re-run could never replace it.
     outside = f"SELECT count(*) FROM {model.table} WHERE NOT coalesce({column} >= ? AND {column} < ?, false)"
-    conn.execute(f"DELETE FROM {model.table} WHERE {column} >= ? AND {column} < ?", [start, end])
+    not_kept = "true"
+    if keep:
+        kept_months = ", ".join(sql_literal(month) for month in keep)
+        not_kept = f"coalesce(date_trunc('month', {column})::DATE NOT IN ({kept_months}), true)"
+    conn.execute(f"DELETE FROM {model.table} WHERE {column} >= ? AND {column} < ? AND {not_kept}", [start, end])
     outside_before = conn.execute(outside, [start, end]).fetchone()[0]
-    written = conn.execute(f"INSERT INTO {model.table} BY NAME SELECT * FROM ({query})").fetchone()[0]
+    written = conn.execute(
+        f"INSERT INTO {model.table} BY NAME SELECT * FROM ({query}) WHERE {not_kept}").fetchone()[0]
     if conn.execute(outside, [start, end]).fetchone()[0] != outside_before:
         raise ModelError(
             f"{model.path}: wrote rows outside its window {start}..{end} on {column}; "
@@ -79,6 +90,84 @@ def _check_invariants(conn, model: Model, models: dict[str, Model], variables: d
             )
 
 
+def settled_months(
+    conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict, window
+) -> dict[date, datetime]:
+    """The window's months that the model's `settled` query lists (month -> sent_at): their
+    stored rows are kept as they are."""
+    if not model.settled_sql or window is None:
+        return {}
+    query = render(model, models, variables, window, sql=model.settled_sql)
+    found = conn.execute(
+        f"SELECT month::DATE, sent_at FROM ({query}) WHERE month >= ? AND month < ? ORDER BY 1", list(window)
+    ).fetchall()
+    return dict(found)
+
+
+def settled_message(month: date, sent_at: datetime) -> str:
+    return f"{month:%Y-%m} is settled (sent {sent_at:%Y-%m-%d}): kept as sent"
+
+
+def _is_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> bool:
+    recorded = conn.execute(
+        "SELECT count(*) FROM ops.built_months WHERE model = ? AND month = ?", [model.name, month]).fetchall()[0][0]
+    if recorded or not table_exists(conn, model.table):
+        return bool(recorded)
+    column = model.window_column
+    # Months built before ops.built_months existed are known by their rows.
+    return conn.execute(
+        f"SELECT count(*) > 0 FROM {model.table} WHERE {column} >= ? AND {column} < ?",
+        [month, next_month(month)]).fetchall()[0][0]
+
+
+def _latest_built_before(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> date | None:
+    found = [conn.execute(
+        "SELECT max(month) FROM ops.built_months WHERE model = ? AND month < ?", [model.name, month]).fetchall()[0][0]]
+    if table_exists(conn, model.table):
+        found.append(conn.execute(
+            f"SELECT date_trunc('month', max({model.window_column}))::DATE FROM {model.table} "
+            f"WHERE {model.window_column} < ?", [month]).fetchall()[0][0])
+    found = [d for d in found if d is not None]
+    return max(found) if found else None
+
+
+def check_previous_month(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> None:
+    """Refuse `month` while the month before it is missing, unless no earlier month is built
+    at all (the first month of the chain, or a chain extended backwards)."""
+    previous = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+    if _is_built(conn, model, previous):
+        return
+    latest = _latest_built_before(conn, model, month)
+    if latest is None:
+        return
+    missing = f"{previous:%Y-%m}" if next_month(latest) == previous else f"{next_month(latest):%Y-%m}..{previous:%Y-%m}"
+    raise ModelError(
+        f"{model.name} {month:%Y-%m}: refused, the month before it ({previous:%Y-%m}) has not been built or is "
+        f"still being built by another run (the months before it end at {latest:%Y-%m}). Each month's sample "
+        f"depends on the month before: build {missing} first, or backfill {next_month(latest):%Y-%m}..{month:%Y-%m} "
+        "as one range. Nothing was written."
+    )
+
+
+def stale_months(conn: duckdb.DuckDBPyConnection, model: Model, window: tuple[date, date]) -> list[date]:
+    """Months after the window that were built before it and are not settled: built out of order,
+    they did not see this window's draw (they are stale until re-run)."""
+    if not model.needs_previous_month:
+        return []
+    found = conn.execute(
+        """SELECT month FROM ops.built_months WHERE model = ? AND month >= ?
+             AND month NOT IN (SELECT sampling_month FROM ops.sent_months) ORDER BY 1""",
+        [model.name, window[1]]).fetchall()
+    return [month for (month,) in found]
+
+
+def _record_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> None:
+    conn.execute(
+        """INSERT INTO ops.built_months VALUES (?, ?, current_timestamp)
+           ON CONFLICT (model, month) DO UPDATE SET built_at = excluded.built_at""",
+        [model.name, month])
+
+
 def build_model(
     conn: duckdb.DuckDBPyConnection,
     model: Model,
@@ -89,19 +178,26 @@ def build_model(
     """Write the model's table (or its window of it) in one transaction; return the rows written.
 
     Unpartitioned models are replaced whole. Partitioned models delete their
-    window and insert the new rows. A model built `month_by_month` does so one
-    month at a time, in order, so each month can read the months before it.
+    window and insert the new rows, except in settled months (their rows are kept).
+    A model built `month_by_month` does so one month at a time, in order, so each
+    month can read the months before it; with `previous_month: required` a month
+    is refused while the month before it is missing.
     """
     with transaction(conn):
         if window is None:
             conn.execute(f"CREATE OR REPLACE TABLE {model.table} AS {render(model, models, variables, None)}")
             return conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+        settled = settled_months(conn, model, models, variables, window)
         if not model.month_by_month:
-            return _replace_window(conn, model, models, variables, window)
-        return sum(
-            _replace_window(conn, model, models, variables, (month, next_month(month)))
-            for month in months_in(*window)
-        )
+            return _replace_window(conn, model, models, variables, window, keep=list(settled))
+        written = 0
+        for month in months_in(*window):
+            if model.needs_previous_month:
+                check_previous_month(conn, model, month)
+            if month not in settled:
+                written += _replace_window(conn, model, models, variables, (month, next_month(month)))
+                _record_built(conn, model, month)
+        return written
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")

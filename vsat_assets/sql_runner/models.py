@@ -8,6 +8,10 @@ A model is `<stage>/<name>.sql` with a sibling `<name>.yml`. The SQL may use:
 - `{{ var('min_age') }}`            -> a setting, rendered as a SQL literal
 - `{{ this }}`                      -> the model's own table (earlier partitions of a
                                        model built `month_by_month`)
+
+A monthly model's YAML may also give `settled:` (a query of `month, sent_at`: the months
+whose stored rows are kept as they are) and `previous_month: required` (with
+`build: month_by_month`: a month is refused until the month before it is built).
 """
 
 import re
@@ -58,6 +62,8 @@ class Model:
     month_by_month: bool = False
     summary_sql: str | None = None
     invariants: tuple[dict, ...] = ()
+    settled_sql: str | None = None
+    needs_previous_month: bool = False
 
     @property
     def table(self) -> str:
@@ -97,6 +103,12 @@ def load_model(path: Path) -> Model:
         raise ModelError(f"{doc_path}: a partitioned model needs window_column")
     if doc.get("build") == "month_by_month" and partitioned_by != "month":
         raise ModelError(f"{doc_path}: build: month_by_month needs partitioned_by: month")
+    if doc.get("previous_month") not in (None, "required"):
+        raise ModelError(f"{doc_path}: previous_month can only be 'required'")
+    if doc.get("previous_month") and doc.get("build") != "month_by_month":
+        raise ModelError(f"{doc_path}: previous_month: required needs build: month_by_month")
+    if doc.get("settled") and partitioned_by != "month":
+        raise ModelError(f"{doc_path}: settled: needs partitioned_by: month")
     refs, sources = set(), set()
     for kind, args in _calls(sql, path):
         if kind == "ref":
@@ -131,6 +143,8 @@ def load_model(path: Path) -> Model:
         month_by_month=doc.get("build") == "month_by_month",
         summary_sql=doc.get("summary"),
         invariants=tuple(doc.get("invariants", ())),
+        settled_sql=(doc.get("settled") or {}).get("sql"),
+        needs_previous_month=doc.get("previous_month") == "required",
     )
 
 
