@@ -3,8 +3,10 @@
 The world's timeline is the same for both sites: each month's build on the 1st (the monthly
 schedule's own run request), the contractor stand-in's returns delivered every quarter and
 ingested through the sensor's own run requests, an emailed opt-out between two months, and
-the annual schedule on 5 April. The clean site builds each quarter's months in order, one
-range run each (a range run equals the months one by one: test_backfills_and_concurrency).
+the annual schedule's run once a year's last returns are in (5 April comes before them; a
+year's late returns would otherwise be left unweighted). The clean site builds each quarter's
+months in order, one range run each (a range run equals the months one by one:
+test_backfills_and_concurrency).
 The operated site builds month by month through the schedule and meets, on the way:
 
 - a backfill of a range (three sent months and three new ones, one run);
@@ -151,13 +153,11 @@ def quarters() -> list[list[date]]:
 def before_quarter(site: Site, quarter: list[date], ranged: bool, opt_out: tuple[str, str] | None) -> None:
     if quarter[0] != MONTHS[0]:
         site.contractor_delivers(ranged)
+        if quarter[0].month == 4:
+            # The annual schedule, once the year's last returns are in.
+            site.annual_tick(quarter[0].year - 1)
     if quarter[0] == OPT_OUT_BEFORE:
         site.opt_out(*opt_out)
-
-
-def after_quarter(site: Site, quarter: list[date]) -> None:
-    if quarter[-1].month == 3:
-        site.annual_tick(quarter[-1].year - 1)
 
 
 def pick_opt_out(site: Site) -> tuple[str, str]:
@@ -183,7 +183,6 @@ def build_clean(site: Site) -> tuple[str, str]:
             opt_out = pick_opt_out(site)
         before_quarter(site, quarter, ranged=True, opt_out=opt_out)
         site.run("monthly_survey_job", partition_range=(key(quarter[0]), key(quarter[-1])))
-        after_quarter(site, quarter)
     site.contractor_delivers(ranged=True)
     site.annual_tick(MONTHS[-1].year - 1)
     return opt_out
@@ -254,7 +253,6 @@ def operate(site: Site, opt_out: tuple[str, str], tmp_path: Path) -> dict:
                     rerun = site.run("monthly_survey_job", key(sent))
                     logged = "\n".join(str(r.user_message) for r in site.instance.all_logs(rerun.run_id))
                     seen.setdefault("reruns", []).append((sent, logged))
-        after_quarter(site, quarter)
     site.contractor_delivers(ranged=False)
     site.annual_tick(MONTHS[-1].year - 1)
     return seen
