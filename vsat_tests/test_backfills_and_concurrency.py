@@ -170,6 +170,27 @@ def test_each_month_of_sampling_frame_depends_on_the_month_before():
     assert list(upstream.partitions_subset.get_partition_keys()) == []
 
 
+FRAME_ONLY = ("offence_catalogue", "raw_reports", "stg_reports", "victim_eligibility", "eligible_victims",
+              "sampling_frame")
+
+
+def test_a_month_whose_previous_month_is_missing_fails_its_run_naming_that_month(
+    resources, materialize_vsat, failure_messages, run_log_text
+):
+    assert materialize_vsat(resources, partition="2025-04-01", selection=FRAME_ONLY).success
+    refused = materialize_vsat(resources, partition="2025-06-01", selection=FRAME_ONLY)
+    assert not refused.success
+    assert any("sampling_frame 2025-06: refused, the month before it (2025-05)" in m
+               for m in failure_messages(refused)), failure_messages(refused)
+    # An earlier month built after later ones: allowed at the start of the chain, and the log
+    # names the later months it leaves stale.
+    assert materialize_vsat(resources, partition="2025-05-01", selection=FRAME_ONLY).success
+    assert materialize_vsat(resources, partition="2025-06-01", selection=FRAME_ONLY).success
+    earlier = materialize_vsat(resources, partition="2025-03-01", selection=FRAME_ONLY)
+    assert earlier.success
+    assert "2025-04, 2025-05, 2025-06 were built before 2025-03 and are now stale" in run_log_text(earlier)
+
+
 @pytest.mark.parametrize("profile", ["deploy/dagster.local.yaml", "deploy/dagster.yaml"])
 def test_instance_profiles_start_the_monthly_jobs_runs_one_at_a_time(profile):
     """A `dagster job backfill` queues one run per month, in order; the queue starts the runs
