@@ -17,6 +17,11 @@ financial_year_partitions = TimeWindowPartitionsDefinition(
 )
 
 
+def financial_year_of(year_start: date) -> str:
+    """'2025/26' for the financial year starting on `year_start` (April to March)."""
+    return f"{year_start.year}/{(year_start.year + 1) % 100:02d}"
+
+
 def next_month(month: date) -> date:
     return date(month.year + month.month // 12, month.month % 12 + 1, 1)
 

@@ -318,3 +318,34 @@ def test_a_year_in_progress_is_weighted_to_its_months_with_returns(survey):
     summary = weighting.calibrate_year(survey.conn, "2025/26", date(2025, 4, 1), date(2026, 4, 1))
     general = next(r for r in summary if r["survey"] == "GENERAL" and r["margin"] == "ALL")
     assert general["frame_victims"] == 20 and general["respondents"] == 20
+
+
+def test_late_returns_of_a_weighted_year_do_not_block_weighting_the_next_year(survey, tmp_path):
+    """Returns that reach 2024/25 after it was weighted leave it unweighted (stale) until it is weighted
+    again; they must not fail the weighting of 2025/26."""
+    from dagster import AssetCheckKey, DagsterInstance, materialize
+
+    from vsat_assets.annual.assets import response_weights
+    from vsat_assets.annual.checks import EVERY_INTERVIEW_WEIGHTED, every_interview_weighted
+    from vsat_assets.warehouse import warehouse_resource
+
+    _frame_tables(survey.conn, [(f"S{i:06d}", "ASB", "NORTH_DURHAM", 40, "WHITE", "SAMPLED") for i in range(1, 21)])
+    survey.add(date(2025, 5, 1), [1] * 12 + [5] * 8)
+    survey.add(date(2024, 5, 1), [1] * 15)
+    survey.build()
+    weighting.calibrate_year(survey.conn, "2025/26", date(2025, 4, 1), date(2026, 4, 1))
+    survey.conn.execute("""INSERT INTO marts.weighting_summary
+                           SELECT * REPLACE ('2024/25' AS financial_year, DATE '2024-04-01' AS year_start)
+                           FROM marts.weighting_summary WHERE financial_year = '2025/26'""")
+    survey.conn.execute("UPDATE marts.responses SET calibrated_weight = NULL WHERE month = '2024-05'")
+    survey.conn.close()
+
+    check = AssetCheckKey(response_weights.key, EVERY_INTERVIEW_WEIGHTED)
+    with DagsterInstance.ephemeral() as instance:
+        run = materialize([response_weights, every_interview_weighted], partition_key="2025-04-01", instance=instance,
+                          resources={"warehouse": warehouse_resource(str(tmp_path / "method.duckdb"))},
+                          raise_on_error=False)
+    evaluations = [e for e in run.get_asset_check_evaluations() if e.asset_check_key == check]
+    assert run.success
+    assert [(e.partition, e.passed, e.metadata["unweighted_interviews"].value) for e in evaluations] == [
+        ("2025-04-01", True, 0)]

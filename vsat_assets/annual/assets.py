@@ -25,17 +25,13 @@ from vsat_assets.annual.checks import build_checks
 from vsat_assets.annual.config import AnnualSettings
 from vsat_assets.atomic import write_atomically
 from vsat_assets.partition_results import add_partition_metadata, partition_windows
-from vsat_assets.partitions import financial_year_partitions, monthly_partitions
+from vsat_assets.partitions import financial_year_of, financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 
 
 def _window(context: AssetExecutionContext) -> tuple[date, date]:
     window = context.partition_time_window
     return window.start.date(), window.end.date()
-
-
-def financial_year_of(year_start: date) -> str:
-    return f"{year_start.year}/{(year_start.year + 1) % 100:02d}"
 
 
 def _schema(table: tables.Table) -> TableSchema:

@@ -7,6 +7,8 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets.annual import tables
 from vsat_assets.annual.config import AnnualSettings
+from vsat_assets.partition_results import each_partition
+from vsat_assets.partitions import financial_year_of, financial_year_partitions
 from vsat_assets.warehouse import table_exists
 
 PERCENTAGES_IN_INTERVALS = "percentages_in_intervals"
@@ -150,15 +152,21 @@ def _personal_data_check(asset_name: str):
     return _check
 
 
+# Per year: returns that arrive after a year was weighted leave that year unweighted (stale) until it is
+# weighted again, and must not block the weighting of any other year.
 @asset_check(asset="response_weights", name=EVERY_INTERVIEW_WEIGHTED, blocking=True,
-             description="Every completed interview of a weighted year has a positive calibrated weight.")
-def every_interview_weighted(warehouse: DuckDBResource) -> AssetCheckResult:
+             partitions_def=financial_year_partitions,
+             description="Every completed interview of the year weighted has a positive calibrated weight.")
+@each_partition
+def every_interview_weighted(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+    year = financial_year_of(context.partition_time_window.start.date())
     with warehouse.get_connection() as conn:
-        unweighted = _count(conn, """
+        unweighted = conn.execute("""
             SELECT count(*) FROM marts.responses r
             JOIN (SELECT * FROM marts.weighting_summary WHERE margin = 'ALL') s USING (financial_year)
-            WHERE r.outcome = 'COMPLETE' AND (r.survey_strand = 'DOMESTIC_ABUSE') = (s.survey = 'DOMESTIC_ABUSE')
-              AND NOT coalesce(r.calibrated_weight > 0, false)""")
+            WHERE r.financial_year = ? AND r.outcome = 'COMPLETE'
+              AND (r.survey_strand = 'DOMESTIC_ABUSE') = (s.survey = 'DOMESTIC_ABUSE')
+              AND NOT coalesce(r.calibrated_weight > 0, false)""", [year]).fetchone()[0]
     return AssetCheckResult(passed=unweighted == 0, metadata={"unweighted_interviews": unweighted})
 
 
