@@ -9,17 +9,35 @@ export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 # every other run needs VSAT_PSEUDONYM_KEY (README, Security).
 demo ui contractor bench test: export VSAT_PROFILE ?= demo
 
-.PHONY: install demo ui sql test contractor bench validate reset clean
+.PHONY: install lock upgrade demo ui sql test contractor bench validate reset clean
+
+# .venv holds exactly what uv.lock lists (the project editable, with the dev extra).
+# Bootstrap: a plain venv, pip installs the uv version the lock names, uv syncs the rest.
+# --locked refuses a uv.lock that no longer matches pyproject.toml (run `make lock`).
+UV_VERSION = $(shell sed -n '/^name = "uv"$$/{n;s/^version = "\(.*\)"/\1/p;}' uv.lock)
+UV := UV_PROJECT_ENVIRONMENT=$(VENV) UV_PYTHON=$(BIN)/python $(BIN)/uv
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.installed: pyproject.toml | $(BIN)/activate
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(BIN)/uv: | $(BIN)/activate
+	@test -n '$(UV_VERSION)' || { echo "uv.lock lists no uv: run make lock with uv in the dev extra" >&2; exit 1; }
+	$(BIN)/pip install --quiet 'uv==$(UV_VERSION)'
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(BIN)/uv
+	$(UV) sync --locked --extra dev || { echo "install failed; if uv.lock is out of date with pyproject.toml: make lock" >&2; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
+
+# After editing pyproject.toml's dependencies: resolve them into uv.lock (newest within
+# pyproject's ranges only where the old lock no longer fits), then `make test`.
+lock: | $(BIN)/uv
+	$(UV) lock
+
+# Move every locked version to the newest pyproject.toml allows; then `make test`.
+upgrade: | $(BIN)/uv
+	$(UV) lock --upgrade
 
 $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
 	@mkdir -p $(DAGSTER_HOME)

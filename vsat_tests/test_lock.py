@@ -1,0 +1,62 @@
+"""The locked environment: uv.lock matches pyproject.toml and .venv holds exactly the lock.
+
+`make install` runs `uv sync --locked`, which refuses a stale lock; these tests say so
+earlier and without the network, so a pyproject.toml edited without `make lock` fails CI.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+UV = Path(sys.executable).parent / "uv"
+
+
+def uv(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    assert UV.exists(), f"{UV} missing: `make install` installs uv from the dev extra"
+    env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(Path(sys.prefix))}
+    return subprocess.run(
+        [str(UV), *args, "--offline"], cwd=cwd, env=env, capture_output=True, text=True
+    )
+
+
+def locked_versions() -> dict[str, list[str]]:
+    packages = tomllib.loads((ROOT / "uv.lock").read_text())["package"]
+    versions: dict[str, list[str]] = {}
+    for package in packages:
+        versions.setdefault(package["name"], []).append(package.get("version"))
+    return versions
+
+
+def test_lock_matches_pyproject():
+    result = uv("lock", "--check")
+    assert result.returncode == 0, (
+        "uv.lock is out of date with pyproject.toml: run `make lock` and commit uv.lock\n"
+        + result.stderr
+    )
+
+
+def test_lock_check_refuses_a_dependency_dropped_from_pyproject(tmp_path):
+    shutil.copy(ROOT / "uv.lock", tmp_path / "uv.lock")
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    dropped = '    "paramiko>=3.5,<6",\n'
+    assert dropped in pyproject
+    (tmp_path / "pyproject.toml").write_text(pyproject.replace(dropped, ""))
+    result = uv("lock", "--check", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "needs to be updated" in result.stderr
+
+
+def test_environment_is_exactly_the_lock():
+    result = uv("sync", "--locked", "--extra", "dev", "--check")
+    assert result.returncode == 0, "run `make install`:\n" + result.stderr
+
+
+def test_locked_duckdb_versions_are_the_readme_s():
+    """The pipeline writes with duckdb 2.0.x; analysts read with the 1.5 shell (README)."""
+    versions = locked_versions()
+    assert [v.rsplit(".", 1)[0] for v in versions["duckdb"]] == ["2.0"]
+    assert [v.rsplit(".", 1)[0] for v in versions["duckdb-cli"]] == ["1.5"]
