@@ -633,12 +633,20 @@ def plant_earlier_handoff(conn: duckdb.DuckDBPyConnection) -> None:
                     FROM intermediate.sampling_frame WHERE selection = 'SAMPLED' ORDER BY survey_id LIMIT 1""")
 
 
+def plant_malformed_phone(conn: duckdb.DuckDBPyConnection) -> None:
+    """A sampled victim's stored phone number is not a UK number (only the GX suite checks formats)."""
+    conn.execute("""UPDATE staging.stg_reports SET phone_normalised = '12345'
+                    WHERE crime_reference = (SELECT min(crime_reference) FROM intermediate.sampling_frame
+                                             WHERE selection = 'SAMPLED')""")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("plant, failing_check", [
     (None, None),
     (plant_opt_out_after_sampling, "no_opted_out_or_recently_surveyed"),
     (plant_earlier_handoff, "no_opted_out_or_recently_surveyed"),
-], ids=["clean", "opt-out-after-sampling", "earlier-handoff"])
+    (plant_malformed_phone, "cohort_expectations"),
+], ids=["clean", "opt-out-after-sampling", "earlier-handoff", "malformed-phone"])
 def test_a_failing_blocking_check_on_the_cohort_stops_the_downstream_asset(tmp_path, plant, failing_check):
     from dagster import DagsterInstance, materialize
 
@@ -656,9 +664,13 @@ def test_a_failing_blocking_check_on_the_cohort_stops_the_downstream_asset(tmp_p
             project_assets(("sampled_cohort",), extra=(handoff_probe_asset(ran),)),
             resources=dagster_resources(path, tmp_path / "drop"), instance=instance,
             partition_key="2025-04-01", raise_on_error=False)
-    checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    checks = {name: e.passed for name, e in evaluations.items()}
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "sampled_cohort" in materialised
+    if failing_check == "cohort_expectations":  # names the expectation, never the value
+        failed = evaluations[failing_check].metadata["failed"].value
+        assert failed == ["expect_column_values_to_be_in_set phone_well_formed"]
     if failing_check is None:
         assert all(checks.values()), checks
         assert result.success
