@@ -52,7 +52,11 @@ def test_lock_check_refuses_a_dependency_dropped_from_pyproject(tmp_path):
 
 def test_environment_is_exactly_the_lock():
     result = uv("sync", "--locked", "--extra", "dev", "--check")
-    assert result.returncode == 0, "run `make install`:\n" + result.stderr
+    # The project itself is installed editable: uv wants it rebuilt whenever pyproject.toml's
+    # mtime moves (a rebase); what matters here is every other package.
+    changes = [line.strip() for line in result.stderr.splitlines() if line.startswith((" - ", " + ", " ~ "))]
+    others = [line for line in changes if not line[2:].startswith("vsat")]
+    assert result.returncode == 0 or (changes and not others), "run `make install`:\n" + result.stderr
 
 
 def test_locked_duckdb_versions_are_the_readme_s():
