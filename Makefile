@@ -2,14 +2,16 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+# dg warns unless the project's virtual environment is the active one.
+DG := VIRTUAL_ENV=$(CURDIR)/$(VENV) $(BIN)/dg
 export VSAT_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 
 # The demo, the UI on the demo's data and the tests use the built-in (published) pseudonym key;
 # every other run needs VSAT_PSEUDONYM_KEY (README, Security).
-demo ui contractor bench test: export VSAT_PROFILE ?= demo
+demo ui check-defs contractor bench test: export VSAT_PROFILE ?= demo
 
-.PHONY: install lock upgrade demo ui sql test contractor bench validate reset clean
+.PHONY: install lock upgrade demo ui check-defs sql test contractor bench validate reset clean
 
 # .venv holds exactly what uv.lock lists (the project editable, with the dev extra).
 # Bootstrap: a plain venv, pip installs the uv version the lock names, uv syncs the rest.
@@ -46,8 +48,13 @@ $(DAGSTER_HOME)/dagster.yaml: deploy/dagster.local.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m vsat_assets.demo
 
+# dg reads [tool.dg] in pyproject.toml; `dagster dev -w workspace.yaml` starts the same code location.
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml
+	$(DG) dev $(if $(PORT),--port $(PORT))
+
+# The code location loads and every definition is valid (what CI runs too, in test_code_location.py).
+check-defs: install
+	$(DG) check defs
 
 # Analysts: the DuckDB shell (installed in .venv) on the published file, read-only.
 sql: install

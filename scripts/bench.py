@@ -41,8 +41,10 @@ def run_dagster(scale: dict, first: str, last: str) -> dict:
     from dagster import DagsterInstance, materialize
 
     from vsat_assets.definitions import defs
-    from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, survey_responses_job
-    from vsat_assets.raw_reports.assets import ReportSource
+    from vsat_assets.defs.annual.jobs import annual_satisfaction_job
+    from vsat_assets.defs.handoff.jobs import monthly_survey_job
+    from vsat_assets.defs.responses.jobs import survey_responses_job
+    from vsat_assets.defs.raw_reports.assets import ReportSource
 
     resources = {**defs.resources, "report_source": ReportSource(**scale)}
     stages = {}
@@ -72,18 +74,18 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     import duckdb
 
     from vsat_assets import settings
-    from vsat_assets.annual import disclosure, hmicfrs, report, tables, weighting
-    from vsat_assets.annual.config import AnnualSettings
+    from vsat_assets.defs.annual import disclosure, hmicfrs, report, tables, weighting
+    from vsat_assets.defs.annual.config import AnnualSettings
     from vsat_assets.atomic import write_atomically
-    from vsat_assets.handoff.assets import HandoffSettings, hand_off_month
+    from vsat_assets.defs.handoff.assets import HandoffSettings, hand_off_month
     from vsat_assets.partitions import months_in, next_month
-    from vsat_assets.definitions import ASSETS
-    from vsat_assets.publish.assets import analytics_path, extracts_path, publish
-    from vsat_assets.publish.dictionary import marts_documentation
-    from vsat_assets.raw_reports.assets import ReportSource, load_offences, load_reports
+    from vsat_assets.definitions import defs
+    from vsat_assets.defs.publish.assets import analytics_path, extracts_path, publish
+    from vsat_assets.defs.publish.dictionary import marts_documentation
+    from vsat_assets.defs.raw_reports.assets import ReportSource, load_offences, load_reports
     from vsat_assets.resources import SurveySettings
-    from vsat_assets.responses.assets import ContractorInbox, ingest_month, prepare_tables
-    from vsat_assets.responses.returns import read_returns
+    from vsat_assets.defs.responses.assets import ContractorInbox, ingest_month, prepare_tables
+    from vsat_assets.defs.responses.returns import read_returns
     from vsat_assets.sql_runner.assets import PROJECT_DIR
     from vsat_assets.sql_runner.build import build_model, prepare_connection, run_test
     from vsat_assets.sql_runner.column_tests import tests_for
@@ -151,7 +153,7 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
         hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
         conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
-    timed("analytics_file", publish, conn, analytics_path(), marts_documentation(ASSETS), extracts_path(date.today()))
+    timed("analytics_file", publish, conn, analytics_path(), marts_documentation(list(defs.assets)), extracts_path(date.today()))
     conn.close()
     return stages
 

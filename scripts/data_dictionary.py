@@ -12,10 +12,10 @@ START, END = "<!-- data-dictionary:start -->", "<!-- data-dictionary:end -->"
 
 
 def section() -> str:
-    from vsat_assets.definitions import ASSETS
-    from vsat_assets.publish.dictionary import as_markdown, marts_documentation
+    from vsat_assets.definitions import defs
+    from vsat_assets.defs.publish.dictionary import as_markdown, marts_documentation
 
-    return f"{START}\n{as_markdown(marts_documentation(ASSETS))}{END}"
+    return f"{START}\n{as_markdown(marts_documentation(list(defs.assets)))}{END}"
 
 
 def main() -> int:

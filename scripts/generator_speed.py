@@ -7,7 +7,7 @@ import time
 from datetime import date
 
 from vsat_assets import cli
-from vsat_assets.raw_reports.generator import GeneratorSettings, generate_month
+from vsat_assets.defs.raw_reports.generator import GeneratorSettings, generate_month
 
 
 def main() -> None:

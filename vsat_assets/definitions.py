@@ -1,17 +1,9 @@
-"""The code location: every asset, check, job and resource of the VSAT platform."""
+"""The code location: the stages' definitions (vsat_assets/defs/<stage>/) merged, with the resources."""
 
 import os
 import warnings
 
-from dagster import (
-    AssetSpec,
-    BetaWarning,
-    Definitions,
-    PreviewWarning,
-    in_process_executor,
-    load_asset_checks_from_modules,
-    map_asset_specs,
-)
+from dagster import AssetSpec, BetaWarning, Definitions, PreviewWarning, in_process_executor, map_asset_specs
 
 # Used knowingly: single-run backfills (beta) and partitioned asset checks (preview).
 # Without this every asset repeats the same notice at each code-location load.
@@ -19,27 +11,24 @@ warnings.filterwarnings("ignore", category=BetaWarning, module="dagster")
 warnings.filterwarnings("ignore", category=PreviewWarning, module="dagster")
 
 from vsat_assets import settings
-from vsat_assets.annual.assets import ANNUAL_ASSETS, ANNUAL_CHECKS
-from vsat_assets.annual.config import AnnualSettings
-from vsat_assets.eligibility import checks as eligibility_checks
-from vsat_assets.handoff.assets import (
-    HandoffSettings,
-    contractor_handoff,
-    no_personal_data_past_retention,
-    retention_purge,
-)
-from vsat_assets.handoff.sftp import ContractorSftp
-from vsat_assets.jobs import ALL_JOBS
-from vsat_assets.publish.assets import build_publish_asset
-from vsat_assets.raw_reports.assets import ReportSource, offence_catalogue, raw_reports
+from vsat_assets.defs.annual import definitions as annual
+from vsat_assets.defs.annual.config import AnnualSettings
+from vsat_assets.defs.eligibility import definitions as eligibility
+from vsat_assets.defs.handoff import definitions as handoff
+from vsat_assets.defs.handoff.assets import HandoffSettings
+from vsat_assets.defs.handoff.sftp import ContractorSftp
+from vsat_assets.defs.publish.definitions import publish_defs
+from vsat_assets.defs.raw_reports import definitions as raw_reports
+from vsat_assets.defs.raw_reports.assets import ReportSource
+from vsat_assets.defs.responses import definitions as responses
+from vsat_assets.defs.responses.assets import ContractorInbox
+from vsat_assets.defs.sampling import definitions as sampling
 from vsat_assets.resources import SurveySettings
-from vsat_assets.responses.assets import ContractorInbox, survey_responses
-from vsat_assets.sampling import checks as sampling_checks
-from vsat_assets.sampling.assets import opt_out_register
-from vsat_assets.schedules import ALL_SCHEDULES
-from vsat_assets.sensors import contractor_returns_sensor
-from vsat_assets.sql_runner.assets import PROJECT_DIR, build_sql_assets
 from vsat_assets.warehouse import warehouse_resource
+
+# In lineage order; publish (the analysts' file) comes last and reads what the others write.
+STAGES = [raw_reports, eligibility, sampling, handoff, responses, annual]
+OWNER = "team:vsat-data"
 
 
 def resources() -> dict:
@@ -54,29 +43,23 @@ def resources() -> dict:
     }
 
 
-OWNER = "team:vsat-data"
-
-
 def _owned(spec: AssetSpec) -> AssetSpec:
     return spec if spec.owners else spec.replace_attributes(owners=[OWNER])
 
 
-ASSETS = map_asset_specs(_owned, [
-    offence_catalogue, raw_reports, opt_out_register, contractor_handoff, retention_purge, survey_responses,
-    *build_sql_assets(PROJECT_DIR), *ANNUAL_ASSETS,
-])
+def _merged() -> Definitions:
+    stages = [stage.defs for stage in STAGES]
+    merged = Definitions.merge(*stages, publish_defs(stages))
+    return Definitions(
+        assets=map_asset_specs(_owned, list(merged.assets)),
+        asset_checks=merged.asset_checks,
+        jobs=merged.jobs,
+        schedules=merged.schedules,
+        sensors=merged.sensors,
+        resources=resources(),
+        # Steps run one after another in the run's process: DuckDB takes one writer at a time.
+        executor=in_process_executor,
+    )
 
-defs = Definitions(
-    assets=[*ASSETS, *map_asset_specs(_owned, [build_publish_asset(ASSETS)])],
-    asset_checks=[
-        *load_asset_checks_from_modules([eligibility_checks, sampling_checks]),
-        no_personal_data_past_retention,
-        *ANNUAL_CHECKS,
-    ],
-    jobs=ALL_JOBS,
-    schedules=ALL_SCHEDULES,
-    sensors=[contractor_returns_sensor],
-    resources=resources(),
-    # Steps run one after another in the run's process: DuckDB takes one writer at a time.
-    executor=in_process_executor,
-)
+
+defs = _merged()

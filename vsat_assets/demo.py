@@ -20,12 +20,14 @@ import duckdb
 from dagster import DagsterInstance
 
 from vsat_assets import cli, settings
-from vsat_assets.annual.report import report_path
+from vsat_assets.defs.annual.report import report_path
 from vsat_assets.contractor_sim.profiles import profiles_from_reports
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.definitions import defs
-from vsat_assets.handoff.assets import retention_run_config
-from vsat_assets.jobs import annual_satisfaction_job, monthly_survey_job, retention_job, survey_responses_job
+from vsat_assets.defs.handoff.assets import retention_run_config
+from vsat_assets.defs.annual.jobs import annual_satisfaction_job
+from vsat_assets.defs.handoff.jobs import monthly_survey_job, retention_job
+from vsat_assets.defs.responses.jobs import survey_responses_job
 
 # (financial year, the first and last months built of it), in order.
 DEMO_YEARS = (("2024/25", "2024-04-01", "2025-03-01"), ("2025/26", "2025-04-01", "2026-03-01"))

@@ -6,6 +6,8 @@ from datetime import date
 from dagster import MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
 
 FIRST_MONTH = "2019-04-01"
+# Schedules run on local (UK) time.
+TIMEZONE = "Europe/London"
 
 monthly_partitions = MonthlyPartitionsDefinition(start_date=FIRST_MONTH, end_offset=0)
 

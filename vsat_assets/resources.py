@@ -3,7 +3,7 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from vsat_assets.raw_reports.schema import DURHAM_AREAS
+from vsat_assets.defs.raw_reports.schema import DURHAM_AREAS
 
 SURVEY_STRANDS = (
     "BURGLARY", "VEHICLE", "VIOLENCE", "CRIMINAL_DAMAGE", "HARASSMENT", "FRAUD", "HATE", "ASB", "DOMESTIC_ABUSE",

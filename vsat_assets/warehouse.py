@@ -55,7 +55,7 @@ OPS_TABLES = {
         purged_before DATE NOT NULL,   -- contact windows closed before this day hold no names or phones
         ran_at TIMESTAMP NOT NULL DEFAULT current_timestamp
     )""",
-    # Sent months re-opened by an operator (`python -m vsat_assets.handoff reopen`): who, when, why.
+    # Sent months re-opened by an operator (`python -m vsat_assets.defs.handoff reopen`): who, when, why.
     "ops.handoff_reopenings": """(
         sampling_month DATE NOT NULL,
         reopened_at TIMESTAMP NOT NULL,

@@ -33,14 +33,14 @@ import pytest
 from dagster import AssetKey, DagsterInstance, ExecuteInProcessResult, materialize
 from dagster_duckdb import DuckDBResource
 
-from vsat_assets.annual.config import AnnualSettings
-from vsat_assets.handoff.assets import HandoffSettings
-from vsat_assets.handoff.sftp import ContractorSftp
+from vsat_assets.defs.annual.config import AnnualSettings
+from vsat_assets.defs.handoff.assets import HandoffSettings
+from vsat_assets.defs.handoff.sftp import ContractorSftp
 from vsat_assets.partitions import next_month
-from vsat_assets.raw_reports.assets import ReportSource
-from vsat_assets.raw_reports.schema import REPORT_COLUMNS
+from vsat_assets.defs.raw_reports.assets import ReportSource
+from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS
 from vsat_assets.resources import SurveySettings
-from vsat_assets.responses.assets import ContractorInbox
+from vsat_assets.defs.responses.assets import ContractorInbox
 from vsat_assets.warehouse import warehouse_resource
 
 # The tests run in the demo profile, on the built-in pseudonym key, whatever the shell has set;
@@ -57,7 +57,7 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Plainly fake personal details for export files (Ofcom drama mobile range 07700 900000-900999).
 FAKE_FORENAMES = ("Testy", "Sample", "Dummy")
 FAKE_SURNAMES = ("Example", "Placeholderson", "Fakebury")
-# Offence codes from vsat_assets/raw_reports/offences.csv, so the catalogue check passes.
+# Offence codes from vsat_assets/defs/raw_reports/offences.csv, so the catalogue check passes.
 FAKE_OFFENCES = (
     ("CRIME", "BURG_RES", "Burglary - residential"),
     ("CRIME", "VIOL_INJURY", "Violence with injury"),

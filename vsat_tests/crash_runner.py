@@ -16,13 +16,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 CRASH_AT = os.environ.get("VSAT_CRASH_AT", "")
 
 from conftest import SMALL_SCALE  # noqa: E402  (also puts the tests' profile in the environment)
-from vsat_assets.annual.config import AnnualSettings  # noqa: E402
+from vsat_assets.defs.annual.config import AnnualSettings  # noqa: E402
 from vsat_assets.definitions import defs  # noqa: E402
-from vsat_assets.handoff.assets import HandoffSettings  # noqa: E402
-from vsat_assets.handoff.sftp import ContractorSftp  # noqa: E402
-from vsat_assets.raw_reports.assets import ReportSource  # noqa: E402
+from vsat_assets.defs.handoff.assets import HandoffSettings  # noqa: E402
+from vsat_assets.defs.handoff.sftp import ContractorSftp  # noqa: E402
+from vsat_assets.defs.raw_reports.assets import ReportSource  # noqa: E402
 from vsat_assets.resources import SurveySettings  # noqa: E402
-from vsat_assets.responses.assets import ContractorInbox  # noqa: E402
+from vsat_assets.defs.responses.assets import ContractorInbox  # noqa: E402
 from vsat_assets.warehouse import warehouse_resource  # noqa: E402
 
 

@@ -19,12 +19,12 @@ from pathlib import Path
 
 from dagster import DagsterInstance, Definitions, ExecuteInProcessResult, in_process_executor
 
-from vsat_assets.annual.config import AnnualSettings
-from vsat_assets.handoff.assets import HandoffSettings
-from vsat_assets.handoff.sftp import ContractorSftp
-from vsat_assets.raw_reports.assets import ReportSource
+from vsat_assets.defs.annual.config import AnnualSettings
+from vsat_assets.defs.handoff.assets import HandoffSettings
+from vsat_assets.defs.handoff.sftp import ContractorSftp
+from vsat_assets.defs.raw_reports.assets import ReportSource
 from vsat_assets.resources import SurveySettings
-from vsat_assets.responses.assets import ContractorInbox
+from vsat_assets.defs.responses.assets import ContractorInbox
 from vsat_assets.warehouse import warehouse_resource
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -12,8 +12,8 @@ import pytest
 
 from vsat_assets import lookups
 from vsat_assets.contractor_sim.simulate import simulate_returns
-from vsat_assets.publish.assets import STORAGE_VERSION, publish
-from vsat_assets.publish.dictionary import marts_documentation
+from vsat_assets.defs.publish.assets import STORAGE_VERSION, publish
+from vsat_assets.defs.publish.dictionary import marts_documentation
 from vsat_tests.test_annual_tables import Survey
 from vsat_tests.test_docs_and_bench import readme_queries
 
@@ -30,9 +30,9 @@ def cli(database: Path, sql: str) -> str:
 
 
 def _docs():
-    from vsat_assets.definitions import ASSETS
+    from vsat_assets.definitions import defs
 
-    return marts_documentation(ASSETS)
+    return marts_documentation(list(defs.assets))
 
 
 @pytest.fixture

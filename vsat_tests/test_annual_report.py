@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from plotly.offline import get_plotlyjs
 
-from vsat_assets.annual import hmicfrs, report
+from vsat_assets.defs.annual import hmicfrs, report
 from vsat_tests.test_annual_tables import Survey
 
 YEAR, YEAR_START = "2025/26", date(2025, 4, 1)

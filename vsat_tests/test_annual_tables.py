@@ -1,7 +1,7 @@
 """The satisfaction marts on hand-made responses, checked against figures worked out by hand.
 
 Rows go into staging.survey_responses of a temporary DuckDB; marts.responses is built with
-the SQL runner, then the annual tables with vsat_assets.annual.tables (as the assets do).
+the SQL runner, then the annual tables with vsat_assets.defs.annual.tables (as the assets do).
 """
 
 import math
@@ -10,8 +10,8 @@ from datetime import date
 import duckdb
 import pytest
 
-from vsat_assets.annual import checks, disclosure, tables
-from vsat_assets.annual.stats import Z95, estimate
+from vsat_assets.defs.annual import checks, disclosure, tables
+from vsat_assets.defs.annual.stats import Z95, estimate
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_runner.assets import PROJECT_DIR
 from vsat_assets.sql_runner.build import build_model, prepare_connection

@@ -26,8 +26,8 @@ import pytest
 import yaml
 from dagster import AssetKey, AssetSelection, TimeWindowPartitionMapping
 
-from vsat_assets.handoff.assets import HandoffSettings
-from vsat_assets.jobs import SAMPLING_CHAIN_TAG, monthly_survey_job
+from vsat_assets.defs.handoff.assets import HandoffSettings
+from vsat_assets.defs.handoff.jobs import SAMPLING_CHAIN_TAG, monthly_survey_job
 from vsat_assets.warehouse import writer_lock
 from vsat_tests.conftest import SMALL_SCALE
 
@@ -281,7 +281,7 @@ def _assert_no_personal_columns(conn: duckdb.DuckDBPyConnection) -> None:
 def _documented_columns() -> dict[tuple[str, str], str]:
     """(table, column) -> description, for every marts column documented in the project: the SQL
     models' YAML and the annual tables' definitions (read here independently of the publisher)."""
-    from vsat_assets.annual import tables
+    from vsat_assets.defs.annual import tables
     from vsat_assets.sql_runner.assets import PROJECT_DIR
     from vsat_assets.sql_runner.models import discover_models
 
@@ -396,7 +396,7 @@ def test_every_marts_table_is_upstream_of_the_analytics_file():
 def test_published_dictionary_documents_the_annual_tables_too(tmp_path, monkeypatch, materialize_vsat,
                                                                 failure_messages, make_resources):
     """The annual satisfaction tables are marts too; their columns are documented in annual/tables.py."""
-    from vsat_assets.annual import tables
+    from vsat_assets.defs.annual import tables
 
     data = tmp_path / "data"
     monkeypatch.setenv("VSAT_DATA_DIR", str(data))

@@ -16,14 +16,14 @@ def run(args: list[str], data: Path, profile: str = "demo") -> subprocess.Comple
 
 
 CASES = {
-    "opt-out: unusable phone": ([*M, "vsat_assets.sampling", "--surname", "Example", "--phone", "12345"],
+    "opt-out: unusable phone": ([*M, "vsat_assets.defs.sampling", "--surname", "Example", "--phone", "12345"],
                                 "not a usable UK number"),
-    "opt-out: missing phone": ([*M, "vsat_assets.sampling", "--surname", "Example"], "--phone"),
-    "opt-out: bad date": ([*M, "vsat_assets.sampling", "--surname", "Example", "--phone", "07700 900123",
+    "opt-out: missing phone": ([*M, "vsat_assets.defs.sampling", "--surname", "Example"], "--phone"),
+    "opt-out: bad date": ([*M, "vsat_assets.defs.sampling", "--surname", "Example", "--phone", "07700 900123",
                            "--received-on", "yesterday"], "--received-on"),
-    "hand-off: bad month": ([*M, "vsat_assets.handoff", "sent", "2025-13"], "expected YYYY-MM"),
-    "hand-off: no command": ([*M, "vsat_assets.handoff"], "required"),
-    "hand-off: no warehouse": ([*M, "vsat_assets.handoff", "sent", "2025-04"], "no warehouse yet"),
+    "hand-off: bad month": ([*M, "vsat_assets.defs.handoff", "sent", "2025-13"], "expected YYYY-MM"),
+    "hand-off: no command": ([*M, "vsat_assets.defs.handoff"], "required"),
+    "hand-off: no warehouse": ([*M, "vsat_assets.defs.handoff", "sent", "2025-04"], "no warehouse yet"),
     "contractor: missing outbox": ([*M, "vsat_assets.contractor_sim", "--outbox", "nowhere", "--inbox", "x"],
                                    "no such folder"),
     "contractor: bad seed": ([*M, "vsat_assets.contractor_sim", "--outbox", ".", "--inbox", "x", "--seed", "ten"],
@@ -38,7 +38,7 @@ CASES = {
 
 
 def test_opt_out_without_a_key_says_so_in_one_line(tmp_path):
-    result = run([*M, "vsat_assets.sampling", "--surname", "Example", "--phone", "07700 900123"], tmp_path,
+    result = run([*M, "vsat_assets.defs.sampling", "--surname", "Example", "--phone", "07700 900123"], tmp_path,
                  profile="production")
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "VSAT_PSEUDONYM_KEY" in result.stderr

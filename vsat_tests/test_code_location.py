@@ -37,6 +37,56 @@ def asset_graph(defs):
     return defs.resolve_asset_graph()
 
 
+def _dg(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    dg = VENV_BIN / "dg"
+    assert dg.exists(), f"no dg executable next to {sys.executable}"
+    env = {**_clean_env(tmp_path), "VIRTUAL_ENV": str(VENV_BIN.parent), "VSAT_PROFILE": "demo"}
+    return subprocess.run([str(dg), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+
+
+@pytest.mark.slow
+def test_dg_check_defs_passes_from_the_repository_root(tmp_path):
+    done = _dg(tmp_path, "check", "defs")
+
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output
+    assert "All definitions loaded successfully" in output
+    assert "does not match the virtual environment" not in output
+
+
+@pytest.mark.slow
+def test_dg_lists_every_stage_s_jobs_schedules_and_sensor(tmp_path):
+    import json
+
+    done = _dg(tmp_path, "list", "defs", "--json")
+
+    assert done.returncode == 0, done.stderr
+    listed = json.loads(done.stdout)
+    assert {j["name"] for j in listed["jobs"]} == {
+        "monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job"}
+    assert {s["name"] for s in listed["schedules"]} == {
+        "monthly_survey_schedule", "annual_satisfaction_schedule", "retention_schedule"}
+    assert {s["name"] for s in listed["sensors"]} == {"contractor_returns_sensor"}
+    assert {"raw_reports", "victim_eligibility", "sampled_cohort", "contractor_handoff", "survey_responses",
+            "satisfaction_annual", "analytics_file"} <= {a["asset_key"] for a in listed["assets"]}
+
+
+def test_each_stage_folder_holds_its_definitions():
+    """A newcomer opens vsat_assets/defs/<stage>/ and finds that stage's Python, gathered in definitions.py."""
+    import importlib
+
+    from dagster import Definitions
+
+    stages = sorted(p.name for p in (ROOT / "vsat_assets" / "defs").iterdir() if (p / "__init__.py").exists())
+    assert stages == sorted(
+        ["raw_reports", "eligibility", "sampling", "handoff", "responses", "annual", "publish"])
+    for stage in stages:
+        assert (ROOT / "vsat_assets" / "defs" / stage / "definitions.py").exists(), stage
+    for stage in set(stages) - {"publish"}:  # publish's asset is built from the other stages' assets
+        module = importlib.import_module(f"vsat_assets.defs.{stage}.definitions")
+        assert isinstance(module.defs, Definitions) and module.defs.assets, stage
+
+
 @pytest.mark.slow
 def test_dagster_cli_validates_the_workspace(tmp_path):
     dagster = VENV_BIN / "dagster"

@@ -253,9 +253,9 @@ def test_strands_and_areas_differ(tmp_path):
 def test_stand_in_and_pipeline_agree_on_the_file_contract():
     # The stand-in keeps its own copy of the contract, as the real contractor would.
     from vsat_assets.contractor_sim import simulate
-    from vsat_assets.handoff.files import HANDOFF_COLUMNS as PIPELINE_HANDOFF
-    from vsat_assets.responses.returns import OUTCOMES as PIPELINE_OUTCOMES
-    from vsat_assets.responses.returns import RETURNS_COLUMNS as PIPELINE_RETURNS
+    from vsat_assets.defs.handoff.files import HANDOFF_COLUMNS as PIPELINE_HANDOFF
+    from vsat_assets.defs.responses.returns import OUTCOMES as PIPELINE_OUTCOMES
+    from vsat_assets.defs.responses.returns import RETURNS_COLUMNS as PIPELINE_RETURNS
 
     assert tuple(simulate.HANDOFF_COLUMNS) == PIPELINE_HANDOFF
     assert tuple(simulate.RETURNS_COLUMNS) == PIPELINE_RETURNS
@@ -349,7 +349,7 @@ def test_harness_profiles_match_the_pipelines_survey_ids(tmp_path):
 
     from vsat_assets.contractor_sim.profiles import profiles_from_reports
     from vsat_assets.privacy import pseudonym
-    from vsat_assets.raw_reports.schema import report_table_ddl
+    from vsat_assets.defs.raw_reports.schema import report_table_ddl
 
     db = tmp_path / "w.duckdb"
     with duckdb.connect(str(db)) as conn:

@@ -19,11 +19,11 @@ def test_readme_data_dictionary_is_current():
 
 
 def test_readme_documents_every_published_column():
-    from vsat_assets.definitions import ASSETS
-    from vsat_assets.publish.dictionary import marts_documentation
+    from vsat_assets.definitions import defs
+    from vsat_assets.defs.publish.dictionary import marts_documentation
 
     readme = (ROOT / "README.md").read_text()
-    for name, doc in marts_documentation(ASSETS).items():
+    for name, doc in marts_documentation(list(defs.assets)).items():
         assert f"`{doc.table}`" in readme
         for column, _, description in doc.columns:
             assert description, f"{doc.table}.{column} has no description"
@@ -57,9 +57,9 @@ def test_method_page_is_in_the_repository_and_nothing_points_to_a_missing_brief(
                     "Retention"):
         assert f"\n## {heading}\n" in method, heading
     assert "docs/method.md" in (ROOT / "README.md").read_text()
-    from vsat_assets.definitions import ASSETS
+    from vsat_assets.definitions import defs
 
-    described = [spec.description or "" for a in ASSETS for spec in a.specs]
+    described = [spec.description or "" for a in defs.assets for spec in a.specs]
     assert sum("docs/method.md" in d for d in described) >= 5
     sources = [p for folder in ("vsat_assets", "dbt_like_sql", "docs", "scripts") for p in (ROOT / folder).rglob("*")
                if p.suffix in {".py", ".sql", ".yml", ".md"}] + [ROOT / "README.md"]

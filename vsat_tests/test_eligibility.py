@@ -24,11 +24,11 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from vsat_assets.raw_reports.exports import read_month_exports
-from vsat_assets.raw_reports.generator import load_offence_catalogue
-from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
+from vsat_assets.defs.raw_reports.exports import read_month_exports
+from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
+from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import EXCLUSION_RULES, SurveySettings
-from vsat_assets.sampling.opt_outs import REGISTER, person_key, phone_key, record_direct_request
+from vsat_assets.defs.sampling.opt_outs import REGISTER, person_key, phone_key, record_direct_request
 from vsat_assets.sql_runner.assets import PROJECT_DIR
 from vsat_assets.sql_runner.build import build_model, prepare_connection
 from vsat_assets.sql_runner.models import load_model
@@ -47,7 +47,7 @@ MODEL_FILES = {
 MODELS = {name: load_model(PROJECT_DIR / stage / f"{name}.sql") for name, stage in MODEL_FILES.items()}
 ELIGIBILITY_MODELS = ("stg_reports", "victim_eligibility", "eligible_victims", "sampling_frame", "exclusion_audit")
 
-# (record_type, offence_code, description) from vsat_assets/raw_reports/offences.csv
+# (record_type, offence_code, description) from vsat_assets/defs/raw_reports/offences.csv
 OFFENCES = {
     "BURGLARY": ("CRIME", "BURG_RES", "Residential burglary"),
     "SEXUAL": ("CRIME", "SEX_OTHER", "Other sexual offences"),          # no survey strand
@@ -458,7 +458,7 @@ def dagster_catalogue_run(tmp_path_factory):
     from dagster import DagsterInstance, materialize
     from dagster_duckdb import DuckDBResource
 
-    from vsat_assets.raw_reports.assets import ReportSource
+    from vsat_assets.defs.raw_reports.assets import ReportSource
 
     base = tmp_path_factory.mktemp("dagster_catalogue")
     drop = base / "drop"
@@ -602,7 +602,7 @@ def _run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
     env["VSAT_PROFILE"] = "demo"
     env["VSAT_DATA_DIR"] = str(data_dir)
     return subprocess.run(
-        [sys.executable, "-m", "vsat_assets.sampling", *args],
+        [sys.executable, "-m", "vsat_assets.defs.sampling", *args],
         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
 

@@ -4,13 +4,13 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from vsat_assets.raw_reports.exports import (
+from vsat_assets.defs.raw_reports.exports import (
     ExportFileError,
     export_files_for_month,
     read_export_file,
     read_month_exports,
 )
-from vsat_assets.raw_reports.schema import REPORT_COLUMNS
+from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS
 
 APRIL = date(2023, 4, 1)
 PHONE = "07700 900123"

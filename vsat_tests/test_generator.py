@@ -6,7 +6,7 @@ import re
 import polars as pl
 import pytest
 
-from vsat_assets.raw_reports.generator import (
+from vsat_assets.defs.raw_reports.generator import (
     ANNUAL_ASB,
     ANNUAL_CRIMES,
     GeneratorSettings,
@@ -14,7 +14,7 @@ from vsat_assets.raw_reports.generator import (
     generate_month_frame,
     load_offence_catalogue,
 )
-from vsat_assets.raw_reports.schema import ETHNICITIES, REPORT_COLUMNS
+from vsat_assets.defs.raw_reports.schema import ETHNICITIES, REPORT_COLUMNS
 
 APRIL = datetime.date(2023, 4, 1)
 MAY = datetime.date(2023, 5, 1)

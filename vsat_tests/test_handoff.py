@@ -22,7 +22,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from vsat_assets.handoff.assets import HandoffSettings
+from vsat_assets.defs.handoff.assets import HandoffSettings
 from vsat_assets.privacy import DEV_PSEUDONYM_KEY, pseudonym
 from vsat_assets.resources import SurveySettings
 from conftest import TO_HANDOFF
@@ -236,7 +236,7 @@ def test_unsent_handoff_may_change_until_marked_sent_with_the_command(
     assert warehouse_rows(warehouse, sent_sql) == [(False,)]
 
     env = {**os.environ, "VSAT_DATA_DIR": str(tmp_path)}
-    command = [sys.executable, "-m", "vsat_assets.handoff", "sent"]
+    command = [sys.executable, "-m", "vsat_assets.defs.handoff", "sent"]
     done = subprocess.run([*command, "2025-04"], cwd=PROJECT_ROOT, env=env, capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
@@ -423,8 +423,8 @@ def _interrupted(tmp_path, old: bytes | None, new: bytes, landed: bool, sent: bo
 
     import duckdb
 
-    from vsat_assets.handoff.files import manifest_bytes, manifest_for
-    from vsat_assets.handoff.recovery import log_intent
+    from vsat_assets.defs.handoff.files import manifest_bytes, manifest_for
+    from vsat_assets.defs.handoff.recovery import log_intent
     from vsat_assets.warehouse import ensure_schemas
 
     outbox = tmp_path / "outbox"
@@ -449,7 +449,7 @@ def _interrupted(tmp_path, old: bytes | None, new: bytes, landed: bool, sent: bo
 
 @pytest.mark.parametrize("landed", [True, False], ids=["landed", "not-landed"])
 def test_an_interrupted_rewrite_is_finished_if_its_file_landed_and_undone_if_not(tmp_path, landed):
-    from vsat_assets.handoff.recovery import recover_outbox
+    from vsat_assets.defs.handoff.recovery import recover_outbox
 
     old, new = b"survey_id\nS0\n", b"survey_id\nS1\nS2\n"
     conn, outbox, month = _interrupted(tmp_path, old, new, landed)
@@ -466,7 +466,7 @@ def test_an_interrupted_rewrite_is_finished_if_its_file_landed_and_undone_if_not
 
 
 def test_an_interrupted_first_write_that_never_landed_is_withdrawn(tmp_path):
-    from vsat_assets.handoff.recovery import recover_outbox
+    from vsat_assets.defs.handoff.recovery import recover_outbox
 
     conn, outbox, month = _interrupted(tmp_path, None, b"survey_id\nS1\n", landed=False)
 
@@ -477,7 +477,7 @@ def test_an_interrupted_first_write_that_never_landed_is_withdrawn(tmp_path):
 
 
 def test_an_outbox_file_the_log_does_not_know_stops_for_the_operator(tmp_path):
-    from vsat_assets.handoff.recovery import HandoffNeedsOperator, recover_outbox
+    from vsat_assets.defs.handoff.recovery import HandoffNeedsOperator, recover_outbox
 
     conn, outbox, month = _interrupted(tmp_path, b"survey_id\nS0\n", b"survey_id\nS1\n", landed=False)
     (outbox / APRIL_FILE).write_bytes(b"survey_id\nedited by hand\n")

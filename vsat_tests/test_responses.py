@@ -20,7 +20,7 @@ from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.partitions import months_in, next_month
 from vsat_assets.privacy import DEV_PSEUDONYM_KEY, normalise_uk_phone
 from vsat_assets.resources import SurveySettings
-from vsat_assets.sampling.opt_outs import person_key, phone_key
+from vsat_assets.defs.sampling.opt_outs import person_key, phone_key
 from conftest import TO_HANDOFF
 
 APRIL = "2025-04-01"

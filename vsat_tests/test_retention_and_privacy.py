@@ -17,8 +17,8 @@ import pytest
 from dagster import AssetCheckKey, AssetKey, AssetSelection, materialize
 
 from vsat_assets.contractor_sim.simulate import simulate_returns
-from vsat_assets.handoff.assets import HandoffSettings, retention_run_config
-from vsat_assets.responses.assets import ContractorInbox
+from vsat_assets.defs.handoff.assets import HandoffSettings, retention_run_config
+from vsat_assets.defs.responses.assets import ContractorInbox
 from conftest import TO_HANDOFF, cached_state
 
 APRIL = "2025-04-01"
@@ -337,7 +337,8 @@ def test_no_personal_data_reaches_marts_analytics_file_event_log_or_data_files(
     make_resources, tmp_path, dagster_instance, run_log_text, monkeypatch
 ):
     from vsat_assets import demo, settings
-    from vsat_assets.jobs import monthly_survey_job, retention_job, survey_responses_job
+    from vsat_assets.defs.handoff.jobs import monthly_survey_job, retention_job
+    from vsat_assets.defs.responses.jobs import survey_responses_job
 
     data = tmp_path / "data"
     data.mkdir()

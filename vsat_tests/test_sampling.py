@@ -18,11 +18,11 @@ import duckdb
 import pytest
 
 from vsat_assets.partitions import months_in, next_month
-from vsat_assets.raw_reports.exports import read_month_exports
-from vsat_assets.raw_reports.generator import load_offence_catalogue
-from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
+from vsat_assets.defs.raw_reports.exports import read_month_exports
+from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
+from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
-from vsat_assets.sampling.opt_outs import REGISTER, person_key, record_contractor_opt_outs, record_direct_request
+from vsat_assets.defs.sampling.opt_outs import REGISTER, person_key, record_contractor_opt_outs, record_direct_request
 from vsat_assets.sql_runner.assets import PROJECT_DIR
 from vsat_assets.sql_runner.build import build_model, prepare_connection
 from vsat_assets.sql_runner.models import load_model
@@ -547,7 +547,7 @@ def project_assets(names: tuple[str, ...], extra: tuple = ()) -> list:
 def dagster_resources(warehouse_path: Path, drop_dir: Path, survey: SurveySettings | None = None) -> dict:
     from dagster_duckdb import DuckDBResource
 
-    from vsat_assets.raw_reports.assets import ReportSource
+    from vsat_assets.defs.raw_reports.assets import ReportSource
 
     return {
         "warehouse": DuckDBResource(database=str(warehouse_path)),

@@ -25,10 +25,10 @@ from hypothesis import strategies as st
 
 from vsat_assets.partitions import months_in, next_month
 from vsat_assets.privacy import normalise_uk_phone
-from vsat_assets.raw_reports.generator import load_offence_catalogue
-from vsat_assets.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
+from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
+from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
-from vsat_assets.sampling.opt_outs import REGISTER, person_key, record_direct_request
+from vsat_assets.defs.sampling.opt_outs import REGISTER, person_key, record_direct_request
 from vsat_assets.sql_runner.assets import PROJECT_DIR
 from vsat_assets.sql_runner.build import build_model, prepare_connection
 from vsat_assets.sql_runner.models import load_model

@@ -19,10 +19,10 @@ import pytest
 from dagster import RunRequest, SkipReason, build_sensor_context
 
 from vsat_assets.contractor_sim import ContractorSettings, simulate_returns
-from vsat_assets.handoff.assets import HandoffSettings
-from vsat_assets.handoff.sftp import ContractorSftp, HostKeyRefused, PinnedHostKey
-from vsat_assets.responses.assets import ContractorInbox
-from vsat_assets.sensors import contractor_returns_sensor
+from vsat_assets.defs.handoff.assets import HandoffSettings
+from vsat_assets.defs.handoff.sftp import ContractorSftp, HostKeyRefused, PinnedHostKey
+from vsat_assets.defs.responses.assets import ContractorInbox
+from vsat_assets.defs.responses.sensors import contractor_returns_sensor
 from sshd import OpenSshServer, keygen, keygen_fingerprint
 
 APRIL = "2025-04-01"
@@ -306,7 +306,7 @@ def test_a_server_stopped_mid_upload_fails_the_run_clearly_and_a_rerun_sends_the
 def test_a_file_that_reads_back_different_never_appears_under_its_real_name(
     unsent, server, materialize_vsat, warehouse_rows, failure_messages, monkeypatch
 ):
-    from vsat_assets.handoff import delivery
+    from vsat_assets.defs.handoff import delivery
 
     real_read = delivery.read_remote
     monkeypatch.setattr(delivery, "read_remote", lambda client, path: real_read(client, path)[:-1])

@@ -11,7 +11,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from vsat_assets.annual import design, disclosure, hmicfrs, tables, weighting
+from vsat_assets.defs.annual import design, disclosure, hmicfrs, tables, weighting
 from vsat_tests.test_annual_tables import Survey
 
 AREAS = ("NORTH_DURHAM", "EAST_DURHAM", "SOUTH_DURHAM", "DARLINGTON")
@@ -325,8 +325,8 @@ def test_late_returns_of_a_weighted_year_do_not_block_weighting_the_next_year(su
     again; they must not fail the weighting of 2025/26."""
     from dagster import AssetCheckKey, DagsterInstance, materialize
 
-    from vsat_assets.annual.assets import response_weights
-    from vsat_assets.annual.checks import EVERY_INTERVIEW_WEIGHTED, every_interview_weighted
+    from vsat_assets.defs.annual.assets import response_weights
+    from vsat_assets.defs.annual.checks import EVERY_INTERVIEW_WEIGHTED, every_interview_weighted
     from vsat_assets.warehouse import warehouse_resource
 
     _frame_tables(survey.conn, [(f"S{i:06d}", "ASB", "NORTH_DURHAM", 40, "WHITE", "SAMPLED") for i in range(1, 21)])

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vsat_assets.annual.stats import (
+from vsat_assets.defs.annual.stats import (
     Estimate,
     Z95,
     change,

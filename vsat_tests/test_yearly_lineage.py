@@ -105,7 +105,8 @@ def test_rebuilding_an_earlier_year_makes_the_next_year_stale_then_filled(
 
 
 def test_the_rolling_table_is_rebuilt_with_each_months_returns_not_only_once_a_year():
-    from vsat_assets.jobs import annual_satisfaction_job, survey_responses_job
+    from vsat_assets.defs.annual.jobs import annual_satisfaction_job
+    from vsat_assets.defs.responses.jobs import survey_responses_job
 
     graph = _defs().resolve_asset_graph()
     rolling = AssetKey("satisfaction_rolling")

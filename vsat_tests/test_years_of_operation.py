@@ -41,9 +41,11 @@ from vsat_assets.contractor_sim.simulate import returns_path_for
 from vsat_assets.partitions import months_in, next_month
 from vsat_assets.privacy import normalise_uk_phone
 from vsat_assets.resources import SurveySettings
-from vsat_assets.sampling.opt_outs import record_direct_request
-from vsat_assets.schedules import TIMEZONE, annual_satisfaction_schedule, monthly_survey_schedule
-from vsat_assets.sensors import contractor_returns_sensor
+from vsat_assets.defs.sampling.opt_outs import record_direct_request
+from vsat_assets.partitions import TIMEZONE
+from vsat_assets.defs.annual.schedules import annual_satisfaction_schedule
+from vsat_assets.defs.handoff.schedules import monthly_survey_schedule
+from vsat_assets.defs.responses.sensors import contractor_returns_sensor
 from vsat_tests.conftest import SMALL_SCALE
 from vsat_tests.operation import run_job, site_definitions, site_resources
 

@@ -25,7 +25,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from vsat_assets.annual import disclosure, tables, weighting
+from vsat_assets.defs.annual import disclosure, tables, weighting
 from vsat_assets.contractor_sim.simulate import ContractorSettings, draw_answers, draw_outcomes
 from vsat_assets.contractor_sim.truth import QUESTIONS, Truth
 

@@ -1,6 +1,7 @@
 """Turn every SQL model into a Dagster asset, and its YAML tests into asset checks."""
 
 from datetime import date
+from functools import cache
 from pathlib import Path
 
 from dagster import (
@@ -175,7 +176,18 @@ def build_asset(
     return _model_asset
 
 
-def build_sql_assets(project_dir: Path = PROJECT_DIR, models: dict[str, Model] | None = None) -> list[AssetsDefinition]:
-    models = discover_models(project_dir) if models is None else models
-    source_assets = load_sources(project_dir)
-    return [build_asset(model, models, source_assets, project_dir) for model in models.values()]
+@cache
+def _project(project_dir: Path) -> tuple[dict[str, Model], dict[tuple[str, str], str | None]]:
+    return discover_models(project_dir), load_sources(project_dir)
+
+
+def build_sql_assets(
+    project_dir: Path = PROJECT_DIR, models: dict[str, Model] | None = None, group: str | None = None
+) -> list[AssetsDefinition]:
+    """The models' assets; with `group`, only the models of that group (one lineage stage)."""
+    if models is None:
+        models, source_assets = _project(project_dir)
+    else:
+        source_assets = load_sources(project_dir)
+    return [build_asset(model, models, source_assets, project_dir)
+            for model in models.values() if group is None or model.group == group]

@@ -1,0 +1,88 @@
+"""The operator's hand-off commands:
+
+    .venv/bin/python -m vsat_assets.defs.handoff sent 2025-04
+    .venv/bin/python -m vsat_assets.defs.handoff reopen 2025-04 --reason "withdrawn with the contractor, ticket 123"
+
+`sent` records that a month's hand-off has gone to the contractor (when mark_sent_on_write is
+off). From then on the month is settled: a re-run keeps its sample, weights, contact history
+and file as sent. `reopen` is the only way back: it records who re-opened the month, when and
+why in ops.handoff_reopenings, and the next run of the month draws and hands it off again.
+"""
+
+import argparse
+import getpass
+import sys
+from datetime import datetime
+
+import duckdb
+
+from vsat_assets import cli, settings
+from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
+
+
+def _month(text: str):
+    try:
+        return datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month (expected YYYY-MM)") from None
+
+
+def mark_sent(conn: duckdb.DuckDBPyConnection, month) -> str | None:
+    """Record the month as sent; an error message, or None."""
+    updated = conn.execute(
+        "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, current_timestamp) WHERE sampling_month = ?",
+        [month],
+    ).fetchall()[0][0]
+    return None if updated else f"no hand-off has been written for {month:%Y-%m}"
+
+
+def reopen(conn: duckdb.DuckDBPyConnection, month, reason: str, by: str) -> str | None:
+    """Re-open a sent month: it is no longer settled. An error message, or None."""
+    if not reason.strip():
+        return "give the reason with --reason (it is kept in ops.handoff_reopenings)"
+    logged = conn.execute(
+        "SELECT sent_at, sha256, rows, purged_at FROM ops.handoff_log WHERE sampling_month = ?", [month]).fetchall()
+    if not logged or logged[0][0] is None:
+        return f"the hand-off for {month:%Y-%m} has not been sent: there is nothing to re-open"
+    sent_at, sha256, rows, purged_at = logged[0]
+    if purged_at is not None:
+        return f"the hand-off for {month:%Y-%m} was purged after its retention period: it cannot be re-opened"
+    with transaction(conn):
+        conn.execute(
+            """INSERT INTO ops.handoff_reopenings
+               (sampling_month, reopened_at, reopened_by, reason, was_sent_at, sha256, rows)
+               VALUES (?, current_timestamp, ?, ?, ?, ?, ?)""",
+            [month, by, reason.strip(), sent_at, sha256, rows])
+        conn.execute("UPDATE ops.handoff_log SET sent_at = NULL WHERE sampling_month = ?", [month])
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = cli.parser("python -m vsat_assets.defs.handoff")
+    commands = parser.add_subparsers(dest="command", required=True)
+    sent = commands.add_parser("sent", help="mark a month's hand-off as sent to the contractor")
+    sent.add_argument("month", type=_month, help="YYYY-MM")
+    reopened = commands.add_parser(
+        "reopen", help="re-open a sent month (agree with the contractor first that its file is withdrawn)")
+    reopened.add_argument("month", type=_month, help="YYYY-MM")
+    reopened.add_argument("--reason", required=True, help="why, e.g. the contractor's withdrawal reference")
+    args = parser.parse_args(argv)
+    if not settings.warehouse_path().exists():
+        raise FileNotFoundError(f"{settings.warehouse_path()}: no warehouse yet (run the monthly job first)")
+    with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
+        ensure_schemas(conn)
+        if args.command == "sent":
+            error, done = mark_sent(conn, args.month), f"hand-off {args.month:%Y-%m} recorded as sent"
+        else:
+            error = reopen(conn, args.month, args.reason, getpass.getuser())
+            done = (f"{args.month:%Y-%m} re-opened: its next run draws and hands it off again "
+                    "(the people of the withdrawn file leave the contact history then)")
+    if error:
+        print(error, file=sys.stderr)
+        return 1
+    print(done)
+    return 0
+
+
+if __name__ == "__main__":
+    cli.run(main, "python -m vsat_assets.defs.handoff")

@@ -1,0 +1,35 @@
+"""The opt-out register as an asset: the table the eligibility rules read, and its counts.
+
+Emailed requests are added with the command line (`python -m vsat_assets.defs.sampling`), not
+with run config: a run's config is kept in Dagster's run storage and shown in the UI, and
+a request holds a name and a phone number.
+"""
+
+from dagster import MaterializeResult, MetadataValue, asset
+from dagster_duckdb import DuckDBResource
+
+from vsat_assets.sql_runner.assets import build_sql_assets
+from vsat_assets.defs.sampling.opt_outs import REGISTER
+from vsat_assets.warehouse import ensure_schemas
+
+
+@asset(
+    group_name="sampling",
+    kinds={"duckdb"},
+    description=(
+        "Victims who asked never to be surveyed again, from the contractor's returns (OPT_OUT) "
+        "and from emailed requests; matched on person and on normalised phone, held for ever. "
+        "Stores keyed hashes only. Add an emailed request with `python -m vsat_assets.defs.sampling`."
+    ),
+    metadata={"dagster/table_name": REGISTER},
+)
+def opt_out_register(warehouse: DuckDBResource) -> MaterializeResult:
+    with warehouse.get_connection() as conn:
+        ensure_schemas(conn)
+        by_channel = dict(conn.execute(f"SELECT channel, count(*) FROM {REGISTER} GROUP BY ALL").fetchall())
+    return MaterializeResult(
+        metadata={"dagster/row_count": sum(by_channel.values()), "entries_by_channel": MetadataValue.json(by_channel)}
+    )
+
+
+SQL_ASSETS = build_sql_assets(group="sampling")  # the frame and the cohort (dbt_like_sql/intermediate/)
