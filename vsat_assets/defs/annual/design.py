@@ -34,6 +34,13 @@ SATISFIED = "code between 1 and 3"
 COMPLETELY_OR_VERY = "code between 1 and 2"
 
 
+def exact_sum(expr: str) -> str:
+    """A sum that gives the same bits however the rows arrive: DuckDB adds doubles in whatever order
+    its threads and the table's layout give, so a rebuilt table would differ in the last digits.
+    Summing in order of the values themselves makes every re-run give identical figures."""
+    return f"sum({expr} order by {expr})"
+
+
 def stratum_sums(weight: str = "w", design_weight: str = "design_weight", n_h: str | None = None) -> str:
     """Aggregates per stratum (and domain) over a long answers table with `code`.
 
@@ -42,12 +49,12 @@ def stratum_sums(weight: str = "w", design_weight: str = "design_weight", n_h: s
     w = f"cast({weight} as double)"
     n = n_h or f"count(*) filter (where {VALID})"
     c = f"(case when {n} > 1 then {n} / ({n} - 1.0) else 0.0 end)"
-    sw = f"coalesce(sum({w}) filter (where {VALID}), 0.0)"
-    sw2 = f"coalesce(sum({w} * {w}) filter (where {VALID}), 0.0)"
+    sw = f"coalesce({exact_sum(w)} filter (where {VALID}), 0.0)"
+    sw2 = f"coalesce({exact_sum(f'{w} * {w}')} filter (where {VALID}), 0.0)"
 
     def terms(flag: str, suffix: str) -> str:
-        swy = f"coalesce(sum({w}) filter (where {flag}), 0.0)"
-        sw2y = f"coalesce(sum({w} * {w}) filter (where {flag}), 0.0)"
+        swy = f"coalesce({exact_sum(w)} filter (where {flag}), 0.0)"
+        sw2y = f"coalesce({exact_sum(f'{w} * {w}')} filter (where {flag}), 0.0)"
         return (f"{swy} as swy{suffix}, {c} * ({sw2y} - {swy} * {swy} / greatest({n}, 1)) as a{suffix}, "
                 f"{c} * ({sw2y} - {swy} * {sw} / greatest({n}, 1)) as b{suffix}")
 
@@ -55,11 +62,11 @@ def stratum_sums(weight: str = "w", design_weight: str = "design_weight", n_h: s
     return f"""count(*) filter (where {VALID}) as n, {sw} as sw, {sw2} as sw2,
         {c} * ({sw2} - {sw} * {sw} / greatest({n}, 1)) as cc,
         {terms(SATISFIED, '')}, {terms(COMPLETELY_OR_VERY, '_cv')},
-        coalesce(sum({dw}) filter (where {VALID}), 0.0) as sdw,
-        coalesce(sum({dw}) filter (where {SATISFIED}), 0.0) as sdwy,
-        coalesce(sum({w}) filter (where code between 1 and 9), 0.0) as sw_answered,
-        coalesce(sum({w}) filter (where code = 8), 0.0) as sw_dont_know,
-        coalesce(sum({w}) filter (where code = 9), 0.0) as sw_not_applicable"""
+        coalesce({exact_sum(dw)} filter (where {VALID}), 0.0) as sdw,
+        coalesce({exact_sum(dw)} filter (where {SATISFIED}), 0.0) as sdwy,
+        coalesce({exact_sum(w)} filter (where code between 1 and 9), 0.0) as sw_answered,
+        coalesce({exact_sum(w)} filter (where code = 8), 0.0) as sw_dont_know,
+        coalesce({exact_sum(w)} filter (where code = 9), 0.0) as sw_not_applicable"""
 
 
 SUMMED = ("n", "sw", "sw2", "cc", "swy", "a", "b", "swy_cv", "a_cv", "b_cv", "sdw", "sdwy",
@@ -68,7 +75,7 @@ SUMMED = ("n", "sw", "sw2", "cc", "swy", "a", "b", "swy_cv", "a_cv", "b_cv", "sd
 
 def summed() -> str:
     """Sum every stratum aggregate (for a GROUP BY / GROUPING SETS over stratum rows)."""
-    return ", ".join(f"sum({c}) as {c}" for c in SUMMED)
+    return ", ".join(f"{exact_sum(c)} as {c}" for c in SUMMED)
 
 
 def _wilson(p: str, n_eff: str, z: float, side: str) -> str:

@@ -227,7 +227,8 @@ def rolling_sql(t: Thresholds) -> str:
         strftime(period_start, '%Y-%m') as first_month,
         months_covered,
         months_covered < 12 as partial,
-        months_covered || ' months to ' || strftime(period_end, '%B %Y')
+        months_covered || case when months_covered = 1 then ' month' else ' months' end
+            || ' to ' || strftime(period_end, '%B %Y')
             || case when months_covered < 12 then ' (partial)' else '' end as label,
         {design.estimates(t.suppress, t.low_base)}
     from (select period_end, {design.summed()} from strata group by all) join periods using (period_end)
