@@ -88,6 +88,8 @@ OPS_MIGRATIONS = (
     # WRITING from the logged intent until file and manifest are in the outbox (handoff/recovery.py)
     "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS status VARCHAR DEFAULT 'WRITTEN'",
     "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS file_sha256 VARCHAR",  # the outbox file's bytes
+    # set just before an SFTP upload makes the month's file visible to the contractor (handoff/delivery.py)
+    "ALTER TABLE ops.handoff_log ADD COLUMN IF NOT EXISTS upload_started_at TIMESTAMP",
 )
 
 
@@ -146,8 +148,10 @@ def warehouse_resource(path: str | None = None) -> WarehouseResource:
 
 # A sent month is settled: its sample and hand-off stay as sent. The models read this view
 # (a source with no upstream asset), not ops.handoff_log, which the hand-off writes downstream.
-SENT_MONTHS_VIEW = """CREATE VIEW IF NOT EXISTS ops.sent_months AS
-    SELECT sampling_month, sent_at FROM ops.handoff_log WHERE sent_at IS NOT NULL"""
+# A month whose SFTP upload has begun counts as sent: the contractor may already hold its file.
+SENT_MONTHS_VIEW = """CREATE OR REPLACE VIEW ops.sent_months AS
+    SELECT sampling_month, coalesce(sent_at, upload_started_at) AS sent_at FROM ops.handoff_log
+    WHERE sent_at IS NOT NULL OR upload_started_at IS NOT NULL"""
 
 
 def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:

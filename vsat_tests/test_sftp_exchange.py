@@ -105,6 +105,39 @@ def test_a_month_is_uploaded_under_a_temporary_name_verified_and_logged_as_sent(
     no_personal_data_or_key_in(run_log_text(result), tmp_path, server)
 
 
+def test_a_run_killed_after_the_upload_before_the_log_leaves_the_month_settled(
+    unsent, server, tmp_path, materialize_vsat, warehouse_rows, monkeypatch
+):
+    """The file reached the contractor's folder but the run died before logging it as sent: the
+    contractor may have collected it, so a later opt-out must not change the month, and the re-run
+    logs it as sent without replacing the server's file."""
+    from vsat_assets.defs.handoff import delivery
+
+    def killed(step: str) -> None:
+        if step == "handoff_uploaded":
+            raise SystemExit("killed after the upload")
+
+    resources = {**unsent, "contractor_sftp": sftp_for(server)}
+    monkeypatch.setattr(delivery, "crash_point", killed)
+    with pytest.raises(SystemExit):
+        materialize_vsat(resources, partition=APRIL, selection=HANDOFF_ONLY, raise_on_error=True)
+    monkeypatch.undo()
+    uploaded = (server.outbox / APRIL_FILE).read_bytes()
+    assert warehouse_rows(unsent["warehouse"], LOG_SQL)[0] == ("2025-04-01", False, None)
+    with unsent["warehouse"].get_connection() as conn:  # someone handed off in April opts out
+        conn.execute("""INSERT INTO ops.opt_out_register (person_key, opted_out_on, channel, source)
+                        SELECT person_key, DATE '2025-05-20', 'EMAIL', 'TEST-1' FROM intermediate.sampled_cohort
+                        WHERE sampling_month = DATE '2025-04-01' ORDER BY survey_id LIMIT 1""")
+
+    result = materialize_vsat(resources, partition=APRIL,
+                              selection=["sampling_frame", "sampled_cohort", "contractor_handoff"])
+
+    assert result.success
+    assert (server.outbox / APRIL_FILE).read_bytes() == uploaded
+    assert (tmp_path / "outbox" / APRIL_FILE).read_bytes() == uploaded
+    assert warehouse_rows(unsent["warehouse"], LOG_SQL)[0] == ("2025-04-01", True, server.host_fingerprint)
+
+
 def test_a_rerun_of_a_sent_month_uploads_nothing(unsent, server, materialize_vsat, warehouse_rows):
     resources = {**unsent, "contractor_sftp": sftp_for(server)}
     assert materialize_vsat(resources, partition=APRIL, selection=HANDOFF_ONLY).success

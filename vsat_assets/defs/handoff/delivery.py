@@ -6,11 +6,13 @@ import io
 import json
 import posixpath
 import secrets
+from collections.abc import Callable
 from contextlib import suppress
 from datetime import date, datetime
 from pathlib import Path
 
 from vsat_assets import settings
+from vsat_assets.crash import crash_point
 from vsat_assets.defs.handoff.files import handoff_name, manifest_name
 from vsat_assets.defs.handoff.sftp import ContractorSftp, ExchangeRefused, TransferNotVerified, fingerprint, read_remote
 from vsat_assets.warehouse import ensure_schemas, transaction
@@ -34,7 +36,16 @@ def send_handoffs(warehouse, sftp: ContractorSftp, outbox: Path, months: list[da
             delivered[label] = {"uploaded": False, "sent_at": str(sent[month])}
             continue
         files, plain_sha256 = files_to_send(outbox, month)
-        host_key = sftp.with_retries(lambda client: upload(client, sftp, month, files), log)
+
+        def settle(month=month) -> None:
+            # Committed before the contractor can see the file: a run killed after the rename, before
+            # sent_at, leaves the month settled, so no later run can replace what may have been collected.
+            with warehouse.get_connection() as conn, transaction(conn):
+                conn.execute("""UPDATE ops.handoff_log SET upload_started_at = coalesce(upload_started_at, ?)
+                                WHERE sampling_month = ?""", [datetime.now(), month])
+
+        host_key = sftp.with_retries(lambda client: upload(client, sftp, month, files, before_visible=settle), log)
+        crash_point("handoff_uploaded")
         sent_at = datetime.now()
         with warehouse.get_connection() as conn, transaction(conn):
             conn.execute(
@@ -66,10 +77,11 @@ def files_to_send(outbox: Path, month: date) -> tuple[list[tuple[str, bytes]], s
     return [(name, content), (manifest_name(month), manifest_bytes)], manifest["sha256"]
 
 
-def upload(client, sftp: ContractorSftp, month: date, files: list[tuple[str, bytes]]) -> str:
+def upload(client, sftp: ContractorSftp, month: date, files: list[tuple[str, bytes]],
+           before_visible: Callable[[], None] = lambda: None) -> str:
     """Put each file under a temporary name, read it back, and only if it is identical rename it to its
-    real name (the manifest last, so a listed manifest means a complete month); returns the server's
-    host key fingerprint."""
+    real name (the manifest last, so a listed manifest means a complete month), calling
+    `before_visible` before the first rename; returns the server's host key fingerprint."""
     folder = sftp.folder(client, sftp.remote_outbox)
     _remove_leftovers(client, folder, month, keep={name for name, _ in files})
     for name, content in files:
@@ -80,6 +92,7 @@ def upload(client, sftp: ContractorSftp, month: date, files: list[tuple[str, byt
             if len(back) != len(content) or hashlib.sha256(back).digest() != hashlib.sha256(content).digest():
                 raise TransferNotVerified(f"{name} read back from {sftp.describe()} has {len(back)} bytes and a "
                                           f"different SHA-256 from the {len(content)} bytes sent")
+            before_visible()
             client.posix_rename(temporary, posixpath.join(folder, name))
         except BaseException:
             with suppress(Exception):
