@@ -11,7 +11,7 @@ export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 # every other run needs VSAT_PSEUDONYM_KEY (README, Security).
 demo ui check-defs contractor bench test: export VSAT_PROFILE ?= demo
 
-.PHONY: install lock upgrade demo ui check-defs sql test contractor bench validate reset clean
+.PHONY: install lock upgrade demo ui check-defs sql compile test contractor bench validate reset clean
 
 # .venv holds exactly what uv.lock lists (the project editable, with the dev extra).
 # Bootstrap: a plain venv, pip installs the uv version the lock names, uv syncs the rest.
@@ -60,6 +60,11 @@ check-defs: install
 sql: install
 	@test -f $(VSAT_DATA_DIR)/vsat_analytics.duckdb || { echo "no $(VSAT_DATA_DIR)/vsat_analytics.duckdb yet: run make demo first" >&2; exit 1; }
 	$(BIN)/duckdb -readonly $(VSAT_DATA_DIR)/vsat_analytics.duckdb
+
+# A SQL model's SQL as it runs for a partition: make compile MODEL=sampled_cohort PARTITION=2024-05-01
+compile: install
+	@test -n "$(MODEL)" || { echo "usage: make compile MODEL=<model> [PARTITION=YYYY-MM-DD]" >&2; exit 2; }
+	@$(BIN)/python -m vsat_assets.sql_project compile $(MODEL) $(if $(PARTITION),--partition $(PARTITION))
 
 # The contractor stand-in: answer every hand-off in the outbox that has no returns yet.
 contractor: install

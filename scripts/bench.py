@@ -86,8 +86,8 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     from vsat_assets.resources import SurveySettings
     from vsat_assets.defs.responses.assets import ContractorInbox, ingest_month, prepare_tables
     from vsat_assets.defs.responses.returns import read_returns
-    from vsat_assets.sql_runner.assets import PROJECT_DIR
-    from vsat_assets.sql_runner.build import build_model, prepare_connection, run_test
+    from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
+    from vsat_assets.sql_runner.build import build_model, run_test
     from vsat_assets.sql_runner.column_tests import tests_for
     from vsat_assets.sql_runner.models import discover_models
     from vsat_assets.warehouse import transaction

@@ -1,9 +1,10 @@
 """Partitions shared by every stage: report months and financial years."""
 
-from collections.abc import Iterator
 from datetime import date
 
 from dagster import MonthlyPartitionsDefinition, TimeWindowPartitionsDefinition
+
+from vsat_assets.sql_runner.windows import months_in, next_month  # noqa: F401 (month arithmetic, shared)
 
 FIRST_MONTH = "2019-04-01"
 # Schedules run on local (UK) time.
@@ -22,15 +23,3 @@ financial_year_partitions = TimeWindowPartitionsDefinition(
 def financial_year_of(year_start: date) -> str:
     """'2025/26' for the financial year starting on `year_start` (April to March)."""
     return f"{year_start.year}/{(year_start.year + 1) % 100:02d}"
-
-
-def next_month(month: date) -> date:
-    return date(month.year + month.month // 12, month.month % 12 + 1, 1)
-
-
-def months_in(start: date, end: date) -> Iterator[date]:
-    """First days of the months in [start, end)."""
-    month = date(start.year, start.month, 1)
-    while month < end:
-        yield month
-        month = next_month(month)

@@ -13,6 +13,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
+from vsat_assets.sql_runner.storage import table_exists, transaction  # noqa: F401 (the warehouse's too)
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -64,13 +65,6 @@ OPS_TABLES = {
         was_sent_at TIMESTAMP NOT NULL,
         sha256 VARCHAR NOT NULL,
         rows BIGINT NOT NULL
-    )""",
-    # Months built by models that need the month before them (the sampling chain).
-    "ops.built_months": """(
-        model VARCHAR NOT NULL,
-        month DATE NOT NULL,
-        built_at TIMESTAMP NOT NULL,
-        PRIMARY KEY (model, month)
     )""",
     "ops.returns_quarantine": """(
         sampling_month DATE NOT NULL,
@@ -164,18 +158,6 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute(SENT_MONTHS_VIEW)
 
 
-@contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
-    """BEGIN ... COMMIT, rolled back on any error so stored rows stay as they were."""
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
-
-
 def replace_window(
     conn: duckdb.DuckDBPyConnection,
     table: str,
@@ -198,12 +180,3 @@ def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params=None):
     """The single value a query returns. Fetches the whole result, so the connection is free
     for register() and the like (DuckDB refuses them while a result is half-read)."""
     return conn.execute(sql, params or []).fetchall()[0][0]
-
-
-def table_exists(conn: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
-    schema, name = qualified_name.split(".")
-    found = conn.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-        [schema, name],
-    ).fetchone()[0]
-    return found > 0

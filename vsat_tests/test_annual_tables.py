@@ -13,8 +13,8 @@ import pytest
 from vsat_assets.defs.annual import checks, disclosure, tables
 from vsat_assets.defs.annual.stats import Z95, estimate
 from vsat_assets.resources import SurveySettings
-from vsat_assets.sql_runner.assets import PROJECT_DIR
-from vsat_assets.sql_runner.build import build_model, prepare_connection
+from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
+from vsat_assets.sql_runner.build import build_model
 from vsat_assets.sql_runner.models import discover_models
 
 FY_2025 = (date(2025, 4, 1), date(2026, 4, 1))

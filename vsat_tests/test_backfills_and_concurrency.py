@@ -282,7 +282,7 @@ def _documented_columns() -> dict[tuple[str, str], str]:
     """(table, column) -> description, for every marts column documented in the project: the SQL
     models' YAML and the annual tables' definitions (read here independently of the publisher)."""
     from vsat_assets.defs.annual import tables
-    from vsat_assets.sql_runner.assets import PROJECT_DIR
+    from vsat_assets.sql_project import PROJECT_DIR
     from vsat_assets.sql_runner.models import discover_models
 
     documented = {}

@@ -29,8 +29,8 @@ from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
 from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
 from vsat_assets.defs.sampling.opt_outs import REGISTER, person_key, record_direct_request
-from vsat_assets.sql_runner.assets import PROJECT_DIR
-from vsat_assets.sql_runner.build import build_model, prepare_connection
+from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
+from vsat_assets.sql_runner.build import build_model
 from vsat_assets.sql_runner.models import load_model
 
 KEY = b"vsat-tests-pseudonym-key-not-a-secret"

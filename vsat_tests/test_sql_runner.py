@@ -6,9 +6,13 @@ and an unpartitioned mart:
     raw.events --source()--> staging.stg_events --ref()--> marts.event_totals
 
 Tests run the runner's functions directly on a DuckDB file (no Dagster), except the
-last ones, which turn the project into assets.
+asset tests, which turn the project into assets with a `SqlProject` as a domain would
+hand it (no survey module involved). Later sections: a model built month by month with
+an invariant, drift compared by name, redacted errors, the compile command, code versions.
 """
 
+import subprocess
+import sys
 import textwrap
 from datetime import date
 from pathlib import Path
@@ -16,16 +20,19 @@ from pathlib import Path
 import duckdb
 import pytest
 import yaml
-from dagster import AssetKey, TableSchema
+from dagster import AssetKey, MonthlyPartitionsDefinition, TableSchema, materialize
+from dagster_duckdb import DuckDBResource
 
 from vsat_assets.sql_runner import assets as sql_assets
-from vsat_assets.sql_runner.build import build_model, run_test
+from vsat_assets.sql_runner import cli as runner_cli
+from vsat_assets.sql_runner.build import build_model, build_model_safely, run_test
 from vsat_assets.sql_runner.column_tests import tests_for as model_tests
 from vsat_assets.sql_runner.models import ModelError, discover_models, load_model, render, sql_literal
-from vsat_assets.warehouse import ensure_schemas
+from vsat_assets.sql_runner.project import SqlProject
 
 APRIL = (date(2023, 4, 1), date(2023, 5, 1))
 MAY = (date(2023, 5, 1), date(2023, 6, 1))
+MONTHS = MonthlyPartitionsDefinition(start_date="2023-01-01", end_offset=0)
 VARIABLES = {"areas": ["NORTH", "SOUTH"], "min_amount": 0, "label": "O'Brien's \"shop\""}
 
 STG_EVENTS_SQL = """\
@@ -120,7 +127,7 @@ def project(tmp_path: Path) -> Path:
 def conn(tmp_path: Path):
     """A DuckDB connection on a temp file with the warehouse schemas and `raw.events` filled."""
     connection = duckdb.connect(str(tmp_path / "runner.duckdb"))
-    ensure_schemas(connection)
+    connection.execute("CREATE SCHEMA raw")
     connection.execute("CREATE TABLE raw.events (event_date DATE, event_id INTEGER, area VARCHAR, amount INTEGER)")
     connection.executemany("INSERT INTO raw.events VALUES (?, ?, ?, ?)", EVENTS)
     yield connection
@@ -409,16 +416,16 @@ def test_unknown_yaml_test_is_a_model_error(project):
 
 
 # --------------------------------------------------------------------- assets
-@pytest.fixture
-def project_assets(project, monkeypatch):
-    """The tiny project as Dagster assets.
+def tiny_project(directory: Path, **hooks) -> SqlProject:
+    """The tiny project as its domain would hand it to the runner: no domain functions."""
+    return SqlProject(directory=directory, partitions={"month": MONTHS}, variables=lambda resources: VARIABLES,
+                      **hooks)
 
-    build_asset computes the `sql_file` metadata relative to the module's PROJECT_DIR
-    instead of the project it was given, so PROJECT_DIR is
-    pointed at the tiny project for these tests.
-    """
-    monkeypatch.setattr(sql_assets, "PROJECT_DIR", project)
-    return {a.key.to_user_string(): a for a in sql_assets.build_sql_assets(project)}
+
+@pytest.fixture
+def project_assets(project):
+    """The tiny project as Dagster assets."""
+    return {a.key.to_user_string(): a for a in sql_assets.build_sql_assets(tiny_project(project))}
 
 
 def test_assets_take_deps_from_refs_and_sources(project_assets):
@@ -445,5 +452,263 @@ def test_column_docs_become_column_schema_metadata(project_assets):
 
 
 def test_build_sql_assets_accepts_any_project_dir(project):
-    built = sql_assets.build_sql_assets(project)
+    built = sql_assets.build_sql_assets(tiny_project(project))
     assert {a.key.to_user_string() for a in built} == {"stg_events", "event_totals"}
+
+
+# ------------------------------------------------------------ month by month
+RUNNING_SQL = """\
+-- Each month's events with the running total of all months so far (read from earlier months).
+select e.event_date, e.event_id, e.amount,
+       e.amount + coalesce((select sum(amount) from {{ this }} where event_date < {{ window_start }}), 0)
+           + coalesce(sum(e.amount) over (order by e.event_date, e.event_id
+                                          rows between unbounded preceding and 1 preceding), 0) as running_total
+from {{ source('raw', 'events') }} e
+where e.event_date >= {{ window_start }} and e.event_date < {{ window_end }}
+"""
+
+RUNNING_YML = """\
+description: Events with the running total of amounts, each month building on the month before.
+partitioned_by: month
+window_column: event_date
+build: month_by_month
+previous_month: required
+columns:
+  - {name: event_date, data_type: DATE}
+  - {name: event_id, data_type: INTEGER}
+  - {name: amount, data_type: INTEGER}
+  - {name: running_total, data_type: HUGEINT}
+invariants:
+  - name: no_negative_amounts
+    description: an amount is negative
+    sql: select * from {{ this }} where event_date >= {{ window_start }} and amount < 0
+"""
+JUNE = (date(2023, 6, 1), date(2023, 7, 1))
+
+
+@pytest.fixture
+def running(project):
+    write_model(project, "intermediate", "running_totals", RUNNING_SQL, RUNNING_YML)
+    models = discover_models(project)
+    return models["running_totals"], models
+
+
+def test_month_by_month_model_reads_the_months_before_it(running, conn):
+    model, models = running
+
+    # A range run of April..May builds April, then May reading April's rows.
+    assert build_model(conn, model, models, VARIABLES, (APRIL[0], MAY[1])) == 3
+    assert rows(conn, "SELECT event_id, running_total FROM intermediate.running_totals") == [(1, 10), (2, 15), (3, 22)]
+    assert rows(conn, "SELECT month FROM ops.built_months WHERE model = 'running_totals'") == [
+        (APRIL[0],), (MAY[0],)]
+
+    # A re-run of May alone gives the same rows (it reads April from the table).
+    assert build_model(conn, model, models, VARIABLES, MAY) == 1
+    assert rows(conn, "SELECT event_id, running_total FROM intermediate.running_totals") == [(1, 10), (2, 15), (3, 22)]
+
+
+def test_month_whose_previous_month_is_missing_is_refused(running, conn):
+    model, models = running
+    build_model(conn, model, models, VARIABLES, APRIL)
+
+    with pytest.raises(ModelError) as raised:
+        build_model(conn, model, models, VARIABLES, JUNE)
+
+    assert "2023-06" in str(raised.value) and "2023-05" in str(raised.value)
+    assert rows(conn, "SELECT event_id FROM intermediate.running_totals") == [(1,), (2,)]
+
+
+def test_invariant_refuses_the_month_and_keeps_the_stored_rows(running, conn):
+    model, models = running
+    build_model(conn, model, models, VARIABLES, (APRIL[0], MAY[1]))
+    before = rows(conn, "SELECT * FROM intermediate.running_totals")
+    conn.execute("UPDATE raw.events SET amount = -7 WHERE event_id = 3")
+
+    with pytest.raises(ModelError) as raised:
+        build_model(conn, model, models, VARIABLES, MAY)
+
+    message = str(raised.value)
+    assert "refused" in message and "an amount is negative" in message and "no_negative_amounts" in message
+    assert "1 rows" in message
+    assert rows(conn, "SELECT * FROM intermediate.running_totals") == before
+
+
+# ----------------------------------------------------------- drift by name
+def test_swapped_column_order_is_not_drift(project, conn):
+    models = discover_models(project)
+    build_model(conn, models["stg_events"], models, VARIABLES, APRIL)
+    # The same columns in another order: inserted BY NAME, so nothing to complain about.
+    write_model(project, "staging", "stg_events",
+                STG_EVENTS_SQL.replace("event_date, event_id, area, amount", "amount, area, event_id, event_date"),
+                STG_EVENTS_YML)
+    models = discover_models(project)
+
+    assert build_model(conn, models["stg_events"], models, VARIABLES, MAY) == 1
+    assert rows(conn, "SELECT * FROM staging.stg_events") == sorted(EVENTS, key=repr)
+
+
+def test_drift_message_names_missing_new_and_retyped_columns(project, conn):
+    models = discover_models(project)
+    build_model(conn, models["stg_events"], models, VARIABLES, APRIL)
+    write_model(project, "staging", "stg_events",
+                STG_EVENTS_SQL.replace("event_id, area, amount", "event_id, area as region, amount / 2 as amount"),
+                STG_EVENTS_YML)
+    models = discover_models(project)
+
+    with pytest.raises(ModelError) as raised:
+        build_model(conn, models["stg_events"], models, VARIABLES, MAY)
+
+    message = str(raised.value)
+    assert "not in the query: area VARCHAR" in message
+    assert "not in the table: region VARCHAR" in message
+    assert "type changed: amount INTEGER -> DOUBLE" in message
+    assert "event_date" not in message and "event_id" not in message  # unchanged columns are not listed
+
+
+# ---------------------------------------------------------------- redaction
+PERSONAL = "Mrs O'Brien 07700 900123"
+
+
+def test_error_hides_the_value_and_keeps_the_column_and_table_names(project, conn):
+    conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", [PERSONAL])
+    path = write_model(project, "marts", "area_codes", "select event_id, area::INTEGER as area_code "
+                       "from {{ source('raw', 'events') }} where amount > 0", "description: x\n")
+    models = discover_models(project)
+
+    with pytest.raises(ModelError) as raised:
+        build_model_safely(conn, models["area_codes"], models, VARIABLES, None)
+
+    message = str(raised.value)
+    assert str(path) in message and "Conversion" in message
+    assert "column area" in message and "raw.events" in message  # the names stay
+    for part in ("O'Brien", "Brien", "07700", "900123", "Mrs"):   # the value goes, also the part after its quote
+        assert part not in message
+    assert "amount > …" in message  # literals of the SQL go too: only names are kept
+
+
+def test_error_keeps_quoted_names_and_hides_quoted_values(project, conn):
+    conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", [PERSONAL])
+    write_model(project, "marts", "typo", "select aera from {{ source('raw', 'events') }}", "description: x\n")
+    write_model(project, "marts", "dates", "select strptime(area, '%d/%m/%Y') as d from {{ source('raw', 'events') }}",
+                "description: x\n")
+    models = discover_models(project)
+
+    with pytest.raises(ModelError) as typo:
+        build_model_safely(conn, models["typo"], models, VARIABLES, None)
+    with pytest.raises(ModelError) as dates:
+        build_model_safely(conn, models["dates"], models, VARIABLES, None)
+
+    assert '"aera"' in str(typo.value) and '"area"' in str(typo.value)  # the typo and the candidates
+    assert "Brien" not in str(dates.value) and "07700" not in str(dates.value)  # quoted and on its own line
+
+
+def test_the_domain_hands_its_own_redaction(project, conn):
+    conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", [PERSONAL])
+    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }}",
+                "description: x\n")
+    models = discover_models(project)
+
+    with pytest.raises(ModelError) as raised:
+        build_model_safely(conn, models["area_codes"], models, VARIABLES, None,
+                           redact=lambda message, names: "withheld; names known: " + str("area" in names))
+
+    assert str(raised.value).endswith("ConversionException: withheld; names known: True")
+
+
+# ------------------------------------------------------------------ compile
+def test_compile_prints_the_rendered_sql_of_a_partition(project, capsys):
+    assert runner_cli.main(tiny_project(project), ["compile", "stg_events", "--partition", "2023-05-01"]) == 0
+
+    printed = capsys.readouterr().out
+    assert "DATE '2023-05-01'" in printed and "DATE '2023-06-01'" in printed
+    assert "raw.events" in printed and "{{" not in printed
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["compile", "no_such_model"], "unknown model 'no_such_model'; models: event_totals, stg_events"),
+        (["compile", "stg_events"], "stg_events is partitioned by month: give --partition YYYY-MM-DD"),
+        (["compile", "stg_events", "--partition", "2023-05-17"], "no month partition '2023-05-17'"),
+        (["compile", "event_totals", "--partition", "2023-05-01"], "event_totals is not partitioned"),
+    ],
+)
+def test_compile_answers_bad_input_in_one_line(project, capsys, argv, expected):
+    assert runner_cli.main(tiny_project(project), argv) == 2
+
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_compile_command_of_the_survey_models():
+    done = subprocess.run(
+        [sys.executable, "-m", "vsat_assets.sql_project", "compile", "sampled_cohort", "--partition", "2024-05-01"],
+        capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "DATE '2024-05-01'" in done.stdout and "intermediate.sampling_frame" in done.stdout
+    assert "{{" not in done.stdout
+
+
+# ------------------------------------------------------------- code version
+def test_code_version_changes_with_the_sql_or_the_yaml_only(project):
+    first = discover_models(project)["stg_events"].code_version
+    assert discover_models(project)["stg_events"].code_version == first
+    write_model(project, "staging", "stg_events", STG_EVENTS_SQL + "-- a comment\n", STG_EVENTS_YML)
+    changed_sql = discover_models(project)["stg_events"].code_version
+    write_model(project, "staging", "stg_events", STG_EVENTS_SQL + "-- a comment\n",
+                STG_EVENTS_YML.replace("How much.", "How much, in pounds."))
+    changed_yml = discover_models(project)["stg_events"].code_version
+
+    assert len({first, changed_sql, changed_yml}) == 3
+    built = {a.key.to_user_string(): a for a in sql_assets.build_sql_assets(tiny_project(project))}
+    assert built["stg_events"].code_versions_by_key[AssetKey("stg_events")] == changed_yml
+
+
+def test_the_runner_imports_nothing_of_the_domain():
+    runner = Path(sql_assets.__file__).parent
+    imports = {
+        line.split()[1]
+        for path in runner.glob("*.py")
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip().startswith(("from vsat_assets", "import vsat_assets"))
+    }
+    assert imports and all(name.startswith("vsat_assets.sql_runner") for name in imports), imports
+
+
+def test_build_sql_assets_of_one_group(project):
+    write_model(project, "marts", "area_list", "select distinct area from {{ ref('stg_events') }}",
+                "description: Areas.\ngroup: areas\n")
+    built = sql_assets.build_sql_assets(tiny_project(project), group="areas")
+    assert [a.key.to_user_string() for a in built] == ["area_list"]
+
+
+def test_assets_build_with_the_functions_and_variables_the_domain_hands_them(project, tmp_path):
+    database = tmp_path / "assets.duckdb"
+    with duckdb.connect(str(database)) as setup:
+        setup.execute("CREATE SCHEMA raw")
+        setup.execute("CREATE TABLE raw.events (event_date DATE, event_id INTEGER, area VARCHAR, amount INTEGER)")
+        setup.executemany("INSERT INTO raw.events VALUES (?, ?, ?, ?)", [*EVENTS, (date(2023, 6, 9), 9, PERSONAL, 1)])
+    write_model(project, "marts", "loud_areas", "select distinct shout(area) as loud, {{ var('label') }} as label "
+                "from {{ ref('stg_events') }} where area in {{ var('areas') }}", "description: x\n")
+    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }}",
+                "description: x\n")
+    prepared = []
+
+    def prepare(context, conn, model, window):  # the domain's functions, registered on the run's connection
+        conn.execute("CREATE OR REPLACE TEMP MACRO shout(x) AS upper(x) || '!'")
+        prepared.append((model.name, window))
+
+    built = {a.key.to_user_string(): a for a in sql_assets.build_sql_assets(tiny_project(project, prepare=prepare))}
+    resources = {"warehouse": DuckDBResource(database=str(database))}
+
+    assert materialize([built["stg_events"]], partition_key="2023-04-01", resources=resources).success
+    assert materialize([built["loud_areas"]], resources=resources).success
+    failed = materialize([built["area_codes"]], resources=resources, raise_on_error=False)
+
+    assert prepared[:2] == [("stg_events", APRIL), ("loud_areas", None)]
+    with resources["warehouse"].get_connection() as check:
+        assert rows(check, "SELECT * FROM marts.loud_areas") == [
+            ("NORTH!", VARIABLES["label"]), ("SOUTH!", VARIABLES["label"])]
+    message = failed.failure_data_for_node("area_codes").error.to_string()  # with the ModelError it wraps
+    assert "column area" in message and "area_codes.sql" in message
+    assert "Brien" not in message and "07700" not in message

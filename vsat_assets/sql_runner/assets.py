@@ -1,8 +1,6 @@
 """Turn every SQL model into a Dagster asset, and its YAML tests into asset checks."""
 
 from datetime import date
-from functools import cache
-from pathlib import Path
 
 from dagster import (
     AssetCheckResult,
@@ -19,23 +17,9 @@ from dagster import (
     TimeWindowPartitionMapping,
     asset,
 )
-from dagster_duckdb import DuckDBResource
-
-from vsat_assets.partition_results import (
-    PartitionWindow,
-    add_partition_metadata,
-    check_events,
-    checks_by_partition,
-    partition_windows,
-    partitioned_check_spec,
-)
-from vsat_assets.partitions import financial_year_partitions, monthly_partitions
-from vsat_assets.resources import SurveySettings
-from vsat_assets import settings
-from vsat_assets.keys import carry_over_old_keys, check_against_warehouse
 from vsat_assets.sql_runner.build import (
-    build_model_safely,
-    prepare_connection,
+    build_model,
+    errors_redacted,
     run_test,
     settled_message,
     settled_months,
@@ -43,11 +27,16 @@ from vsat_assets.sql_runner.build import (
     summarise,
 )
 from vsat_assets.sql_runner.column_tests import tests_for
-from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources
-
-PROJECT_DIR = Path(__file__).resolve().parents[2] / "dbt_like_sql"
-REGISTERS = {("ops", "opt_out_register"), ("ops", "contact_history")}
-_PARTITIONS = {"month": monthly_partitions, "financial_year": financial_year_partitions}
+from vsat_assets.sql_runner.models import Model, ModelError, load_sources
+from vsat_assets.sql_runner.partition_results import (
+    PartitionWindow,
+    add_partition_metadata,
+    check_events,
+    checks_by_partition,
+    partition_windows,
+    partitioned_check_spec,
+)
+from vsat_assets.sql_runner.project import SqlProject
 
 
 def window_of(context: AssetExecutionContext, model: Model) -> tuple[date, date] | None:
@@ -91,7 +80,7 @@ def _test_results(conn, tests: list, model: Model, variables: dict, window) -> l
 
 
 def build_asset(
-    model: Model, models: dict[str, Model], source_assets: dict[tuple[str, str], str | None], project_dir: Path
+    model: Model, models: dict[str, Model], source_assets: dict[tuple[str, str], str | None], project: SqlProject
 ) -> AssetsDefinition:
     missing = model.sources - source_assets.keys()
     if missing:
@@ -104,7 +93,9 @@ def build_asset(
         deps.append(AssetDep(model.name, partition_mapping=TimeWindowPartitionMapping(
             start_offset=-1, end_offset=-1)))
     tests = tests_for(model)
-    partitions_def = _PARTITIONS.get(model.partitioned_by)
+    partitions_def = project.partitions.get(model.partitioned_by)
+    if model.partitioned_by != "none" and partitions_def is None:
+        raise ModelError(f"{model.path}: no partitions named '{model.partitioned_by}' in this project")
 
     @asset(
         name=model.name,
@@ -115,10 +106,12 @@ def build_asset(
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,
         kinds={"duckdb", "sql"},
         owners=list(model.owners),
+        code_version=model.code_version,
+        required_resource_keys={project.warehouse_key, *project.resource_keys},
         metadata={
             "dagster/column_schema": _column_schema(model),
             "dagster/table_name": model.table,
-            "sql_file": str(model.path.relative_to(project_dir.parent)),
+            "sql_file": str(model.path.relative_to(project.directory.parent)),
         },
         check_specs=[
             partitioned_check_spec(t.name, model.name, partitions_def, description=t.description(),
@@ -126,43 +119,40 @@ def build_asset(
             for t in tests
         ],
     )
-    def _model_asset(context: AssetExecutionContext, warehouse: DuckDBResource, survey: SurveySettings):
-        variables = survey.model_vars()
+    def _model_asset(context: AssetExecutionContext):
+        variables = project.variables(context.resources)
         window = window_of(context, model)
-        ring = settings.key_ring()
         windows = partition_windows(context, partitions_def) if partitions_def else []
-        with warehouse.get_connection() as conn:
-            prepare_connection(conn, ring.current)
-            check_against_warehouse(conn, ring)
-            if window and model.sources & REGISTERS:
-                carried = carry_over_old_keys(conn, ring, *window)
-                context.log.info(f"key rotation: carried over to the current key {carried}")
-            settled = settled_months(conn, model, models, variables, window)
-            for month, sent_at in settled.items():
-                context.log.info(f"{model.name}: {settled_message(month, sent_at)}")
-            written = build_model_safely(conn, model, models, variables, window)
-            stale = stale_months(conn, model, window) if window else []
-            if stale:
-                context.log.warning(
-                    f"{model.name}: {', '.join(f'{m:%Y-%m}' for m in stale)} were built before "
-                    f"{window[0]:%Y-%m} and are now stale: re-run them (a sent month stays as sent)")
-            context.log.info(f"{model.table}: wrote {written} rows" + (f" for {window[0]}..{window[1]}" if window else ""))
-            if not partitions_def:
-                total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
-                metadata = _metadata(total, summarise(conn, model, models, variables, None), rows_written=total)
-                results = _test_results(conn, tests, model, variables, None)
-            else:
-                # Each partition's own row count, summary and test results, also in a range run.
-                add_partition_metadata(context, {
-                    w.key: _metadata(_rows_in(conn, model, w),
-                                     summarise(conn, model, models, variables, (w.start, w.end)),
-                                     **({"settled": f"sent {settled[w.start]:%Y-%m-%d}, kept as sent"}
-                                        if w.start in settled else {}))
-                    for w in windows
-                })
-                results_by_partition = checks_by_partition(
-                    windows, lambda w: _test_results(conn, tests, model, variables, (w.start, w.end))
-                )
+        with getattr(context.resources, project.warehouse_key).get_connection() as conn:
+            project.prepare(context, conn, model, window)
+            with errors_redacted(conn, model, project.redact):
+                settled = settled_months(conn, model, models, variables, window)
+                for month, sent_at in settled.items():
+                    context.log.info(f"{model.name}: {settled_message(month, sent_at)}")
+                written = build_model(conn, model, models, variables, window)
+                stale = stale_months(conn, model, models, variables, window) if window else []
+                if stale:
+                    context.log.warning(
+                        f"{model.name}: {', '.join(f'{m:%Y-%m}' for m in stale)} were built before "
+                        f"{window[0]:%Y-%m} and are now stale: re-run them (a sent month stays as sent)")
+                context.log.info(f"{model.table}: wrote {written} rows"
+                                 + (f" for {window[0]}..{window[1]}" if window else ""))
+                if not partitions_def:
+                    total = conn.execute(f"SELECT count(*) FROM {model.table}").fetchone()[0]
+                    metadata = _metadata(total, summarise(conn, model, models, variables, None), rows_written=total)
+                    results = _test_results(conn, tests, model, variables, None)
+                else:
+                    # Each partition's own row count, summary and test results, also in a range run.
+                    add_partition_metadata(context, {
+                        w.key: _metadata(_rows_in(conn, model, w),
+                                         summarise(conn, model, models, variables, (w.start, w.end)),
+                                         **({"settled": f"sent {settled[w.start]:%Y-%m-%d}, kept as sent"}
+                                            if w.start in settled else {}))
+                        for w in windows
+                    })
+                    results_by_partition = checks_by_partition(
+                        windows, lambda w: _test_results(conn, tests, model, variables, (w.start, w.end))
+                    )
         if not partitions_def:
             yield MaterializeResult(metadata=metadata, check_results=results)
             return
@@ -176,18 +166,13 @@ def build_asset(
     return _model_asset
 
 
-@cache
-def _project(project_dir: Path) -> tuple[dict[str, Model], dict[tuple[str, str], str | None]]:
-    return discover_models(project_dir), load_sources(project_dir)
-
-
 def build_sql_assets(
-    project_dir: Path = PROJECT_DIR, models: dict[str, Model] | None = None, group: str | None = None
+    project: SqlProject, models: dict[str, Model] | None = None, group: str | None = None
 ) -> list[AssetsDefinition]:
     """The models' assets; with `group`, only the models of that group (one lineage stage)."""
     if models is None:
-        models, source_assets = _project(project_dir)
+        models, source_assets = project.loaded
     else:
-        source_assets = load_sources(project_dir)
-    return [build_asset(model, models, source_assets, project_dir)
+        source_assets = load_sources(project.directory)
+    return [build_asset(model, models, source_assets, project)
             for model in models.values() if group is None or model.group == group]

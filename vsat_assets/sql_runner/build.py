@@ -1,26 +1,32 @@
-"""Run one SQL model against DuckDB: no Dagster here, so the benchmark can call it bare."""
+"""Run one SQL model against DuckDB: no Dagster and no domain here, so a benchmark or a test
+can call it bare. The caller prepares the connection (the functions its models call)."""
 
-import re
+from collections.abc import Callable, Collection, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 
 import duckdb
 
-from vsat_assets.partitions import months_in, next_month
-from vsat_assets.privacy import PHONE_NORMALISE_SQL, register_pseudonym_function
 from vsat_assets.sql_runner.column_tests import ColumnTest
 from vsat_assets.sql_runner.models import Model, ModelError, render, sql_literal
-from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
+from vsat_assets.sql_runner.redaction import hide_literals, known_identifiers
+from vsat_assets.sql_runner.storage import BUILT_MONTHS, ensure_built_months, table_exists, transaction
+from vsat_assets.sql_runner.windows import months_in, next_month, previous_month
 
 
-def prepare_connection(conn: duckdb.DuckDBPyConnection, pseudonym_key: bytes) -> None:
-    """The schemas and registers models read, and functions they may call (this connection only)."""
-    ensure_schemas(conn)
-    conn.execute(f"CREATE OR REPLACE TEMP MACRO normalise_uk_phone(raw) AS {PHONE_NORMALISE_SQL.format(col='raw')}")
-    try:
-        conn.remove_function("vsat_pseudonym")
-    except duckdb.InvalidInputException:
-        pass
-    register_pseudonym_function(conn, pseudonym_key, "vsat_pseudonym")
+def schema_drift(table_columns: list[tuple[str, str]], query_columns: list[tuple[str, str]]) -> str:
+    """How the query's columns differ from the table's, compared by name (rows are inserted
+    BY NAME, so order does not matter); '' when they agree."""
+    table, query = dict(table_columns), dict(query_columns)
+    differences = []
+    if missing := [f"{name} {table[name]}" for name in table if name not in query]:
+        differences.append(f"not in the query: {', '.join(missing)}")
+    if new := [f"{name} {query[name]}" for name in query if name not in table]:
+        differences.append(f"not in the table: {', '.join(new)}")
+    if retyped := [f"{name} {table[name]} -> {query[name]}" for name in query
+                   if name in table and query[name] != table[name]]:
+        differences.append(f"type changed: {', '.join(retyped)}")
+    return "; ".join(differences)
 
 
 def _query_columns(conn: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
@@ -51,11 +57,10 @@ def _replace_window(
     query = render(model, models, variables, window)
     if not table_exists(conn, model.table):
         _create_table(conn, model, query)
-    table_columns, query_columns = _table_columns(conn, model.table), _query_columns(conn, query)
-    if table_columns != query_columns:
-        differing = sorted(set(query_columns) ^ set(table_columns))
+    drift = schema_drift(_table_columns(conn, model.table), _query_columns(conn, query))
+    if drift:
         raise ModelError(
-            f"{model.path}: the query's columns differ from {model.table}'s (name, type): {differing}; "
+            f"{model.path}: the query's columns differ from {model.table}'s: {drift}; "
             f"cast in the SQL, or if the model changed, drop the table (or run `make reset`) to rebuild it"
         )
     column, (start, end) = model.window_column, window
@@ -94,12 +99,13 @@ def settled_months(
     conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict, window
 ) -> dict[date, datetime]:
     """The window's months that the model's `settled` query lists (month -> sent_at): their
-    stored rows are kept as they are."""
+    stored rows are kept as they are. A window ending None reaches to the last settled month."""
     if not model.settled_sql or window is None:
         return {}
     query = render(model, models, variables, window, sql=model.settled_sql)
     found = conn.execute(
-        f"SELECT month::DATE, sent_at FROM ({query}) WHERE month >= ? AND month < ? ORDER BY 1", list(window)
+        f"SELECT month::DATE, sent_at FROM ({query}) WHERE month >= ? AND (? IS NULL OR month < ?) ORDER BY 1",
+        [window[0], window[1], window[1]],
     ).fetchall()
     return dict(found)
 
@@ -110,11 +116,11 @@ def settled_message(month: date, sent_at: datetime) -> str:
 
 def _is_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> bool:
     recorded = conn.execute(
-        "SELECT count(*) FROM ops.built_months WHERE model = ? AND month = ?", [model.name, month]).fetchall()[0][0]
+        f"SELECT count(*) FROM {BUILT_MONTHS} WHERE model = ? AND month = ?", [model.name, month]).fetchall()[0][0]
     if recorded or not table_exists(conn, model.table):
         return bool(recorded)
     column = model.window_column
-    # Months built before ops.built_months existed are known by their rows.
+    # Months built before the runner kept its log of built months are known by their rows.
     return conn.execute(
         f"SELECT count(*) > 0 FROM {model.table} WHERE {column} >= ? AND {column} < ?",
         [month, next_month(month)]).fetchall()[0][0]
@@ -122,7 +128,7 @@ def _is_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> boo
 
 def _latest_built_before(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> date | None:
     found = [conn.execute(
-        "SELECT max(month) FROM ops.built_months WHERE model = ? AND month < ?", [model.name, month]).fetchall()[0][0]]
+        f"SELECT max(month) FROM {BUILT_MONTHS} WHERE model = ? AND month < ?", [model.name, month]).fetchall()[0][0]]
     if table_exists(conn, model.table):
         found.append(conn.execute(
             f"SELECT date_trunc('month', max({model.window_column}))::DATE FROM {model.table} "
@@ -134,7 +140,7 @@ def _latest_built_before(conn: duckdb.DuckDBPyConnection, model: Model, month: d
 def check_previous_month(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> None:
     """Refuse `month` while the month before it is missing, unless no earlier month is built
     at all (the first month of the chain, or a chain extended backwards)."""
-    previous = date(month.year - (month.month == 1), (month.month - 2) % 12 + 1, 1)
+    previous = previous_month(month)
     if _is_built(conn, model, previous):
         return
     latest = _latest_built_before(conn, model, month)
@@ -149,21 +155,24 @@ def check_previous_month(conn: duckdb.DuckDBPyConnection, model: Model, month: d
     )
 
 
-def stale_months(conn: duckdb.DuckDBPyConnection, model: Model, window: tuple[date, date]) -> list[date]:
+def stale_months(
+    conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict,
+    window: tuple[date, date],
+) -> list[date]:
     """Months after the window that were built before it and are not settled: built out of order,
     they did not see this window's draw (they are stale until re-run)."""
     if not model.needs_previous_month:
         return []
+    settled = settled_months(conn, model, models, variables, (window[1], None))
     found = conn.execute(
-        """SELECT month FROM ops.built_months WHERE model = ? AND month >= ?
-             AND month NOT IN (SELECT sampling_month FROM ops.sent_months) ORDER BY 1""",
-        [model.name, window[1]]).fetchall()
-    return [month for (month,) in found]
+        f"SELECT month FROM {BUILT_MONTHS} WHERE model = ? AND month >= ? ORDER BY 1", [model.name, window[1]]
+    ).fetchall()
+    return [month for (month,) in found if month not in settled]
 
 
 def _record_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> None:
     conn.execute(
-        """INSERT INTO ops.built_months VALUES (?, ?, current_timestamp)
+        f"""INSERT INTO {BUILT_MONTHS} VALUES (?, ?, current_timestamp)
            ON CONFLICT (model, month) DO UPDATE SET built_at = excluded.built_at""",
         [model.name, month])
 
@@ -183,6 +192,9 @@ def build_model(
     month can read the months before it; with `previous_month: required` a month
     is refused while the month before it is missing.
     """
+    conn.execute(f"CREATE SCHEMA IF NOT EXISTS {model.stage}")
+    if model.month_by_month:
+        ensure_built_months(conn)
     with transaction(conn):
         if window is None:
             conn.execute(f"CREATE OR REPLACE TABLE {model.table} AS {render(model, models, variables, None)}")
@@ -200,17 +212,27 @@ def build_model(
         return written
 
 
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+Redaction = Callable[[str, Collection[str]], str]
 
 
-def build_model_safely(conn, model: Model, models: dict[str, Model], variables: dict, window) -> int:
-    """`build_model`, with DuckDB's error messages stripped of quoted values: they can quote
-    a crime reference or a name, and the message goes to the Dagster event log."""
+@contextmanager
+def errors_redacted(conn: duckdb.DuckDBPyConnection, model: Model, redact: Redaction = hide_literals) -> Iterator[None]:
+    """DuckDB's errors inside, as a ModelError naming the model, its message passed through
+    `redact` (given the names the runner knows): a message can quote a value of the data,
+    and it goes to the Dagster event log."""
     try:
-        return build_model(conn, model, models, variables, window)
+        yield
     except duckdb.Error as error:
-        message = _QUOTED.sub("'…'", str(error))
-        raise ModelError(f"{model.path}: {type(error).__name__}: {message}") from None
+        identifiers = known_identifiers(conn, model.sql)
+        raise ModelError(f"{model.path}: {type(error).__name__}: {redact(str(error), identifiers)}") from None
+
+
+def build_model_safely(
+    conn, model: Model, models: dict[str, Model], variables: dict, window, redact: Redaction = hide_literals
+) -> int:
+    """`build_model`, its errors redacted."""
+    with errors_redacted(conn, model, redact):
+        return build_model(conn, model, models, variables, window)
 
 
 def summarise(

@@ -14,6 +14,7 @@ whose stored rows are kept as they are) and `previous_month: required` (with
 `build: month_by_month`: a month is refused until the month before it is built).
 """
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -64,6 +65,7 @@ class Model:
     invariants: tuple[dict, ...] = ()
     settled_sql: str | None = None
     needs_previous_month: bool = False
+    code_version: str = ""  # hash of the SQL and YAML: Dagster marks the asset changed when it changes
 
     @property
     def table(self) -> str:
@@ -95,7 +97,8 @@ def load_model(path: Path) -> Model:
     doc_path = path.with_suffix(".yml")
     if not doc_path.exists():
         raise ModelError(f"{path}: missing its YAML file {doc_path.name}")
-    doc = yaml.load(doc_path.read_text(encoding="utf-8"), Loader=_YAML_LOADER) or {}
+    doc_text = doc_path.read_text(encoding="utf-8")
+    doc = yaml.load(doc_text, Loader=_YAML_LOADER) or {}
     partitioned_by = doc.get("partitioned_by", "none")
     if partitioned_by not in PARTITIONINGS:
         raise ModelError(f"{doc_path}: partitioned_by must be one of {PARTITIONINGS}")
@@ -145,6 +148,7 @@ def load_model(path: Path) -> Model:
         invariants=tuple(doc.get("invariants", ())),
         settled_sql=(doc.get("settled") or {}).get("sql"),
         needs_previous_month=doc.get("previous_month") == "required",
+        code_version=hashlib.sha256(f"{sql}\0{doc_text}".encode()).hexdigest()[:16],
     )
 
 

@@ -23,7 +23,7 @@ from vsat_assets import settings
 from vsat_assets.defs.annual import disclosure, hmicfrs, tables, weighting
 from vsat_assets.defs.annual.config import AnnualSettings
 from vsat_assets.atomic import write_atomically
-from vsat_assets.partition_results import add_partition_metadata, partition_windows
+from vsat_assets.sql_runner.partition_results import add_partition_metadata, partition_windows
 from vsat_assets.partitions import financial_year_of, financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 

@@ -7,7 +7,7 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets.defs.annual import tables
 from vsat_assets.defs.annual.config import AnnualSettings
-from vsat_assets.partition_results import each_partition
+from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import financial_year_of, financial_year_partitions
 from vsat_assets.warehouse import table_exists
 

@@ -3,7 +3,7 @@
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 from dagster_duckdb import DuckDBResource
 
-from vsat_assets.partition_results import each_partition
+from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
 
 EVERY_VICTIM_CLASSIFIED_ONCE = "every_victim_classified_once"

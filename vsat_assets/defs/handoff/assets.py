@@ -33,7 +33,7 @@ from vsat_assets.defs.handoff.sftp import ContractorSftp
 from vsat_assets.defs.handoff.recovery import HandoffNeedsOperator, log_intent, mark_written, recover_outbox
 from vsat_assets.defs.handoff.retention import purge
 from vsat_assets.crash import crash_point
-from vsat_assets.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
+from vsat_assets.sql_runner.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.sql_runner.build import settled_message
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction

@@ -18,10 +18,10 @@ from dagster import (
 )
 from dagster_duckdb import DuckDBResource
 
-from vsat_assets.sql_runner.assets import build_sql_assets
+from vsat_assets.sql_project import sql_assets
 from vsat_assets import settings
 from vsat_assets.keys import check_against_warehouse
-from vsat_assets.partition_results import (
+from vsat_assets.sql_runner.partition_results import (
     PartitionWindow,
     add_partition_metadata,
     check_events,
@@ -191,4 +191,4 @@ def _month_metadata(conn: duckdb.DuckDBPyConnection, window: PartitionWindow, pe
     }
 
 
-SQL_ASSETS = build_sql_assets(group="raw_reports")  # staging and the volumes mart (dbt_like_sql/)
+SQL_ASSETS = sql_assets("raw_reports")  # staging and the volumes mart (dbt_like_sql/)

@@ -5,7 +5,7 @@ from datetime import date
 import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity
 
-from vsat_assets.partition_results import partitioned_check_spec
+from vsat_assets.sql_runner.partition_results import partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions
 from vsat_assets.defs.raw_reports.schema import RECORD_TYPES, stored_columns
 

@@ -19,10 +19,10 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from vsat_assets.sql_runner.assets import build_sql_assets
+from vsat_assets.sql_project import sql_assets
 from vsat_assets import settings
 from vsat_assets.crash import crash_point
-from vsat_assets.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
+from vsat_assets.sql_runner.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions
 from vsat_assets.defs.responses.returns import (
     QUESTIONS,
@@ -234,4 +234,4 @@ def survey_responses(
     yield from check_events(context, "survey_responses", checks)
 
 
-SQL_ASSETS = build_sql_assets(group="responses")  # the response marts (dbt_like_sql/marts/)
+SQL_ASSETS = sql_assets("responses")  # the response marts (dbt_like_sql/marts/)

@@ -8,7 +8,7 @@ a request holds a name and a phone number.
 from dagster import MaterializeResult, MetadataValue, asset
 from dagster_duckdb import DuckDBResource
 
-from vsat_assets.sql_runner.assets import build_sql_assets
+from vsat_assets.sql_project import sql_assets
 from vsat_assets.defs.sampling.opt_outs import REGISTER
 from vsat_assets.warehouse import ensure_schemas
 
@@ -32,4 +32,4 @@ def opt_out_register(warehouse: DuckDBResource) -> MaterializeResult:
     )
 
 
-SQL_ASSETS = build_sql_assets(group="sampling")  # the frame and the cohort (dbt_like_sql/intermediate/)
+SQL_ASSETS = sql_assets("sampling")  # the frame and the cohort (dbt_like_sql/intermediate/)
