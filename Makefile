@@ -9,9 +9,9 @@ export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 
 # The demo, the UI on the demo's data and the tests use the built-in (published) pseudonym key;
 # every other run needs VSAT_PSEUDONYM_KEY (README, Security).
-demo ui check-defs contractor bench test: export VSAT_PROFILE ?= demo
+demo ui check-defs contractor bench bench-load test: export VSAT_PROFILE ?= demo
 
-.PHONY: install lock upgrade demo ui check-defs sql compile test contractor bench validate reset clean
+.PHONY: install lock upgrade demo ui check-defs sql compile test contractor bench bench-load validate reset clean
 
 # .venv holds exactly what uv.lock lists (the project editable, with the dev extra).
 # Bootstrap: a plain venv, pip installs the uv version the lock names, uv syncs the rest.
@@ -74,6 +74,10 @@ contractor: install
 # A financial year at Durham and at national scale, through Dagster and on the bare engine.
 bench: install
 	$(BIN)/python scripts/bench.py
+
+# Only the code-location load time against `import dagster` (a few seconds).
+bench-load: install
+	$(BIN)/python scripts/bench.py --load-only
 
 # Proof by simulation of the statistical method: prints the figures and writes VALIDATION.md.
 validate: install

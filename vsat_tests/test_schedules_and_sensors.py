@@ -316,6 +316,38 @@ def test_every_job_resolves(defs, job_name: str):
     assert job.asset_layer.selected_asset_keys, f"{job_name} selects no asset"
 
 
+MONTH_CHAIN = {"offence_catalogue", "raw_reports", "stg_reports", "victim_eligibility", "eligible_victims",
+               "sampling_frame", "sampled_cohort", "contractor_handoff"}
+JOB_ASSETS = {
+    # The month's chain to the hand-off and the month's own marts; not the opt-out register.
+    "monthly_survey_job": MONTH_CHAIN | {"report_volumes", "exclusion_audit", "analytics_file"},
+    "survey_responses_job": {"survey_responses", "responses", "survey_funnel", "satisfaction_rolling",
+                             "satisfaction_da_monthly", "satisfaction_da_quarterly", "analytics_file"},
+    "annual_satisfaction_job": {"response_weights", "satisfaction_annual", "satisfaction_gap", "satisfaction_rolling",
+                                "hmicfrs_export", "annual_report", "analytics_file"},
+    "retention_job": {"retention_purge"},
+}
+
+
+@pytest.mark.parametrize("job_name", JOB_NAMES)
+def test_each_job_selects_its_slice_of_the_lineage(defs, job_name: str):
+    selected = {k.to_user_string() for k in defs.get_job_def(job_name).asset_layer.selected_asset_keys}
+    assert selected == JOB_ASSETS[job_name]
+
+
+def test_jobs_do_not_follow_asset_groups(defs, repository):
+    """Regrouping assets in the UI leaves every job's slice as it was: jobs select by lineage."""
+    from dagster import Definitions, map_asset_specs
+
+    regrouped = Definitions(
+        assets=map_asset_specs(lambda spec: spec.replace_attributes(group_name="elsewhere"), list(defs.assets)),
+        asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources,
+    )
+    for job_name in JOB_NAMES:
+        selected = {k.to_user_string() for k in regrouped.get_job_def(job_name).asset_layer.selected_asset_keys}
+        assert selected == JOB_ASSETS[job_name], job_name
+
+
 def test_the_repository_loads_with_every_job_schedule_and_sensor(repository):
     jobs = {job.name for job in repository.get_all_jobs()}
     assert set(JOB_NAMES) <= jobs

@@ -67,14 +67,14 @@ def _previous_year_note(context: AssetExecutionContext, conn, window: tuple[date
     return {"previous_year_interviews": previous}
 
 
-def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, group="annual", extra=None,
+def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, extra=None,
                  finalise=None, deps=("response_weights",), compares_with_previous_year=False):
     """An asset writing one satisfaction table from marts.responses."""
     name = table.name.split(".")[1]
 
     @asset(
         name=name,
-        group_name=group,
+        group_name="annual",
         description=description,
         deps=["responses", *deps, *([previous_year_of(name)] if compares_with_previous_year else [])],
         partitions_def=partitions_def,
@@ -131,18 +131,15 @@ satisfaction_rolling = _table_asset(
     "whole with each month's returns; a period that begins before the survey's first month is marked partial. "
     "Method: docs/method.md.",
     None, tables.rolling_sql,
-    group="responses",  # rebuilt with each month's returns, like the other response marts (jobs select by group)
 )
 satisfaction_da_monthly = _table_asset(
     tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question. Method: docs/method.md.",
-    monthly_partitions, tables.da_monthly_sql,
-    group="responses",  # monthly, so it is refreshed with each month's returns (jobs select by group)
-    deps=(),
+    monthly_partitions, tables.da_monthly_sql, deps=(),
 )
 satisfaction_da_quarterly = _table_asset(
     tables.DA_QUARTERLY, "The domestic abuse survey's satisfaction over rolling quarters (three months to each month). "
     "Method: docs/method.md.",
-    monthly_partitions, tables.da_quarterly_sql, group="responses", deps=(),
+    monthly_partitions, tables.da_quarterly_sql, deps=(),
 )
 
 

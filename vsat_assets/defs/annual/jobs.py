@@ -1,13 +1,13 @@
-"""The annual run: a financial year's tables, HMICFRS export and report."""
+"""The annual run: a financial year's tables, HMICFRS export and report (selected by lineage)."""
 
 from dagster import AssetSelection, define_asset_job
 
-from vsat_assets.defs.publish.assets import ANALYTICS_FILE
+# The year's calibrated weights and everything that reads them (the rolling table, the tables,
+# the export, the report, the analysts' file).
+YEAR_TABLES = AssetSelection.assets("response_weights").downstream()
 
 annual_satisfaction_job = define_asset_job(
     "annual_satisfaction_job",
-    # The rolling table (in the responses group, rebuilt with each month's returns) also reads the
-    # year's calibrated weights: rebuilt here once they are written.
-    selection=AssetSelection.groups("annual") | AssetSelection.assets("satisfaction_rolling", ANALYTICS_FILE),
+    selection=YEAR_TABLES,
     description="A financial year's satisfaction tables, HMICFRS export and annual report.",
 )
