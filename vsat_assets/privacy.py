@@ -1,8 +1,7 @@
-"""Privacy helpers: phone normalisation, pseudonyms, spreadsheet-safe cells, log masking.
+"""Privacy helpers: phone normalisation, pseudonyms, spreadsheet-safe cells.
 
-Phone normalisation exists three times (Python, DuckDB SQL, polars) so that it can run
-wherever the data is; the three are built from the same rules and tested to agree on
-every input:
+Phone normalisation exists twice, in Python (the opt-out CLI) and in DuckDB SQL (the
+staging model), built from the same rules and tested to agree on every input:
 
 1. Remove separators: space, tab, '.', '-', '(' and ')'. Anything else (letters, '/',
    'ext', a second number) is left in place and makes the value unusable.
@@ -12,7 +11,7 @@ every input:
    076 (pagers). Everything else (08 freephone, 09 premium, foreign, junk) is None.
 
 Only ASCII digits and the separators above are recognised, so that the Python
-(`re`), DuckDB (RE2) and polars (Rust `regex`) versions cannot disagree on Unicode.
+(`re`) and DuckDB (RE2) versions cannot disagree on Unicode.
 """
 
 from __future__ import annotations
@@ -21,18 +20,19 @@ import hashlib
 import hmac
 import re
 
-import duckdb
-import polars as pl
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # polars and duckdb are imported where used: not at code-location load
+    import duckdb
+    import polars as pl
 
 __all__ = [
     "DEV_PSEUDONYM_KEY",
     "PHONE_NORMALISE_SQL",
     "PseudonymKeyError",
-    "mask_for_log",
     "neutralise_cell",
     "neutralise_expr",
     "normalise_uk_phone",
-    "normalise_uk_phone_expr",
     "pseudonym",
     "register_pseudonym_function",
 ]
@@ -73,13 +73,6 @@ PHONE_NORMALISE_SQL = (
     f"'^{_sql_braces(_INTERNATIONAL)}$', '0\\1'), "
     f"'^({_sql_braces(_USABLE)})$', 1), '')"
 )
-
-
-def normalise_uk_phone_expr(col: str) -> pl.Expr:
-    """Polars expression with the same result as `normalise_uk_phone` (null when unusable)."""
-    digits = pl.col(col).str.replace_all(_SEPARATORS, "")
-    national = digits.str.replace(f"^{_INTERNATIONAL}$", "0${1}")
-    return national.str.extract(f"^({_USABLE})$", 1)
 
 
 # ------------------------------------------------------------------------ pseudonyms
@@ -162,13 +155,7 @@ def neutralise_cell(value: str | None) -> str | None:
 
 def neutralise_expr(col: str) -> pl.Expr:
     """Polars expression with the same result as `neutralise_cell`."""
+    import polars as pl
+
     c = pl.col(col)
     return pl.when(c.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + c).otherwise(c).alias(col)
-
-
-# ---------------------------------------------------------------------------- logs
-def mask_for_log(value: object) -> str:
-    """A stand-in for a personal value in a log or error message; never the value itself."""
-    if value is None:
-        return "<redacted null>"
-    return f"<redacted {len(str(value))} chars>"
