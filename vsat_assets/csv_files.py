@@ -4,12 +4,15 @@ A file is accepted whole or rejected with a `FileContentError` naming the file,
 the 1-based data row (header excluded) and the column.
 """
 
+from typing import TYPE_CHECKING
 import codecs
 import csv
 import re
 from pathlib import Path
 
-import polars as pl
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import polars as pl
+
 
 _UTF8_CHUNK = 1 << 20
 
@@ -40,8 +43,9 @@ class FileContentError(ValueError):
         return (type(self), (self.file, self.problem, self.row, self.column))
 
 
-def read_csv_as_strings(path: Path, error: type[FileContentError] = FileContentError) -> pl.DataFrame:
+def read_csv_as_strings(path: Path, error: type[FileContentError] = FileContentError) -> "pl.DataFrame":
     """All cells as text, so row numbers are exact and nothing is coerced."""
+    import polars as pl
     if path.stat().st_size == 0:
         raise error(path.name, "file is empty")
     check_utf8(path, error)
@@ -76,10 +80,11 @@ def check_row_lengths(path: Path, error: type[FileContentError] = FileContentErr
 CONTROL_CHARACTERS = r"[\x00-\x08\x0a-\x1f]"
 
 
-def check_no_control_characters(file: str, frame: pl.DataFrame, row_column: str | None = None,
+def check_no_control_characters(file: str, frame: "pl.DataFrame", row_column: str | None = None,
                                 error: type[FileContentError] = FileContentError) -> None:
     """Reject the first cell (in file order) holding a control character; text columns only.
     `row_column` holds the 1-based data row; without it the frame's own order is used."""
+    import polars as pl
     text = [c for c, t in frame.schema.items() if t == pl.String and c != row_column]
     if not text or frame.is_empty():
         return

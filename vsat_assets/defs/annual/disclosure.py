@@ -20,13 +20,16 @@ change tests (Benjamini and Hochberg, 1995).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 import math
 from datetime import date
 
 import duckdb
-import numpy as np
 
 from vsat_assets.defs.annual.tables import ALL, ANNUAL, ESTIMATE_NAMES, GAP, Thresholds
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import numpy as np
 
 FDR = 0.05
 Cell = tuple[str, str]  # (survey_strand, area)
@@ -44,6 +47,7 @@ def constraints(cells: set[Cell]) -> list[list[Cell]]:
 
 def recoverable(cells: set[Cell], suppressed: set[Cell]) -> set[Cell]:
     """Suppressed cells whose value follows from the published ones by linear algebra."""
+    import numpy as np
     hidden = sorted(suppressed)
     if not hidden:
         return set()

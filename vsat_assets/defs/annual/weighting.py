@@ -27,12 +27,14 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import duckdb
-import numpy as np
 
 from vsat_assets.warehouse import ensure_schemas, replace_window
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import numpy as np
 
 MARGINS = ("stratum", "age_band", "ethnic_group")
 POOLED = "POOLED"
@@ -56,12 +58,14 @@ class Calibration:
 
 
 def kish_efficiency(weights: np.ndarray) -> float:
+    import numpy as np
     w = np.asarray(weights, dtype=float)
     return float(w.sum() ** 2 / (len(w) * (w * w).sum())) if len(w) and (w * w).sum() > 0 else 0.0
 
 
 def _pool(labels: np.ndarray, totals: Mapping[str, float], min_cell: int) -> tuple[np.ndarray, dict[str, float]]:
     """Respondent labels and frame totals with small categories pooled."""
+    import numpy as np
     counts = Counter(labels.tolist())
     small = {c for c in totals if counts.get(c, 0) < min_cell}
     if not small:
@@ -86,6 +90,7 @@ def calibrate(
 ) -> Calibration:
     """Rake and trim; ``respondents[margin]`` labels each respondent, ``frame_totals[margin]``
     gives the eligible victims per category. Every margin's totals must add to the same N."""
+    import numpy as np
     import warnings
 
     with warnings.catch_warnings():  # samplics 0.6 announces its successor (svy) on import
@@ -174,6 +179,7 @@ def calibrate_year(
     """Set marts.responses.calibrated_weight for the year's completed interviews (general survey
     and domestic abuse survey raked separately) and write the year's marts.weighting_summary rows,
     in one transaction. Returns the summary rows (the ALL rows first per survey, then each margin's)."""
+    import numpy as np
     import pyarrow as pa
 
     frame = conn.execute(f"""

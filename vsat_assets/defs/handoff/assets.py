@@ -1,10 +1,10 @@
 """The contractor hand-off: the month's cohort as a CSV and manifest in the outbox."""
 
+from typing import TYPE_CHECKING
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -37,6 +37,9 @@ from vsat_assets.sql_runner.partition_results import add_partition_metadata, che
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.sql_runner.build import settled_message
 from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import polars as pl
 
 ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
 MATCHES_COHORT = "file_matches_cohort"
@@ -73,6 +76,7 @@ def hand_off_month(
 ) -> tuple[HandoffFile, Path]:
     """Write a sampling month's hand-off, log it and add its people to the contact history.
     `mark_sent` (default: handoff.mark_sent_on_write) logs the month as sent at once."""
+    import polars as pl
     cohort = pl.from_arrow(conn.execute(_cohort_query(), [month]).to_arrow_table())
     file = render_handoff(month, cohort)
     logged = conn.execute(

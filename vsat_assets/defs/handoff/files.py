@@ -1,5 +1,6 @@
 """The hand-off file contract with the contractor (README, The contractor hand-off): layout, bytes, manifest."""
 
+from typing import TYPE_CHECKING
 import hashlib
 import io
 import json
@@ -7,11 +8,13 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-import polars as pl
 
 from vsat_assets.atomic import write_atomically
 from vsat_assets.crash import crash_point
 from vsat_assets.privacy import neutralise_expr
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import polars as pl
 
 LAYOUT_VERSION = 1
 HANDOFF_COLUMNS = (
@@ -74,9 +77,10 @@ class OutboxFiles:
         return hashlib.sha256(self.data).hexdigest()
 
 
-def render_handoff(month: date, cohort: pl.DataFrame) -> HandoffFile:
+def render_handoff(month: date, cohort: "pl.DataFrame") -> HandoffFile:
     """The CSV bytes for a month's cohort: allowed fields only, in order, sorted by survey_id,
     text cells neutralised against spreadsheet formulas. Same cohort, same bytes."""
+    import polars as pl
     text_columns = [c for c in HANDOFF_COLUMNS if cohort.schema[c] == pl.String]
     frame = (
         cohort.select(HANDOFF_COLUMNS)

@@ -1,11 +1,11 @@
 """Raw reports: a month of crimes and ASB incidents with victim details, from exports or the generator."""
 
+from typing import TYPE_CHECKING
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import polars as pl
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
@@ -30,11 +30,12 @@ from vsat_assets.sql_runner.partition_results import (
 )
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.defs.raw_reports import checks
-from vsat_assets.defs.raw_reports.exports import export_files_for_month, read_month_exports
-from vsat_assets.defs.raw_reports.generator import GeneratorSettings, generate_month, load_offence_catalogue
-from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
+from vsat_assets.defs.raw_reports.schema import layout, report_table_ddl
 from vsat_assets.resources import SurveySettings
 from vsat_assets.warehouse import ensure_schemas, replace_window, scalar
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import polars as pl
 
 REPORTS_TABLE = "raw.reports"
 OFFENCES_TABLE = "raw.offences"
@@ -55,7 +56,12 @@ class ReportSource(ConfigurableResource):
             for _ in self.frames(month, areas):
                 pass
 
-    def frames(self, month: date, areas: tuple[str, ...]) -> Iterator[pl.DataFrame]:
+    def frames(self, month: date, areas: tuple[str, ...]) -> "Iterator[pl.DataFrame]":
+        # The readers and the generator need polars: imported on use, not at code-location load.
+        import polars as pl
+
+        from vsat_assets.defs.raw_reports.exports import export_files_for_month, read_month_exports
+        from vsat_assets.defs.raw_reports.generator import GeneratorSettings, generate_month
         if self.kind == "exports":
             drop_dir = Path(self.drop_dir or settings.drop_dir())
             if not export_files_for_month(drop_dir, month):
@@ -70,7 +76,7 @@ class ReportSource(ConfigurableResource):
             raise ValueError(f"report source kind must be 'generator' or 'exports', not {self.kind!r}")
 
 
-def _ensure_inside_month(frame: pl.DataFrame, month: date, source: str) -> None:
+def _ensure_inside_month(frame: "pl.DataFrame", month: date, source: str) -> None:
     """Exports are validated row by row on reading; this guards the generator and any future source."""
     if frame.is_empty():
         return
@@ -93,6 +99,7 @@ def load_reports(
     leaves all stored months as they were. Then each month is replaced in a transaction of
     its own: one transaction for a national year would hold it all in memory.
     """
+    import polars as pl
     ensure_schemas(conn)
     conn.execute(report_table_ddl(REPORTS_TABLE))
     months = list(months_in(start, end))
@@ -117,7 +124,7 @@ def load_reports(
 
 def _report_schema() -> TableSchema:
     return TableSchema(
-        columns=[TableColumn(name, str(dtype)) for name, dtype in REPORT_COLUMNS.items()]
+        columns=[TableColumn(name, dtype) for name, dtype in layout().items()]
         + [TableColumn("source_file", "String", "export file name, or the generator's settings")]
     )
 
@@ -135,6 +142,8 @@ def offence_catalogue(warehouse: DuckDBResource) -> MaterializeResult:
 
 
 def load_offences(conn: duckdb.DuckDBPyConnection) -> int:
+    from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
+
     ensure_schemas(conn)
     conn.register("offence_catalogue", load_offence_catalogue().to_arrow())
     conn.execute(f"CREATE OR REPLACE TABLE {OFFENCES_TABLE} AS SELECT * FROM offence_catalogue")

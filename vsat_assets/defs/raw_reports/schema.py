@@ -6,29 +6,29 @@ or 1/0) or Parquet with these column names.
 """
 
 
-import polars as pl
-
-REPORT_COLUMNS: dict[str, pl.DataType] = {
-    "force_code": pl.String,           # e.g. 'DUR'
-    "crime_reference": pl.String,      # personal data: never leaves raw/staging
-    "report_date": pl.Date,
-    "record_type": pl.String,          # 'CRIME' or 'ASB'
-    "offence_code": pl.String,         # see vsat_assets/defs/raw_reports/offences.csv
-    "offence_description": pl.String,
-    "policing_area": pl.String,
-    "victim_person_id": pl.String,     # stable per person within a force
-    "victim_title": pl.String,
-    "victim_forename": pl.String,
-    "victim_surname": pl.String,       # organisation name for organisation victims
-    "victim_date_of_birth": pl.Date,
-    "victim_phone": pl.String,         # as typed by the call handler
-    "victim_ethnicity": pl.String,     # WHITE, MIXED, ASIAN, BLACK, OTHER, NOT_STATED
-    "is_organisation": pl.Boolean,
-    "police_on_duty": pl.Boolean,
-    "is_deceased": pl.Boolean,
-    "is_sensitive": pl.Boolean,
-    "is_domestic_abuse": pl.Boolean,
-    "safe_to_contact": pl.Boolean,     # confirmation of safe contact (domestic abuse); null if not asked
+# name -> polars type name; REPORT_COLUMNS (polars types) is built on first use, so that the
+# code location loads without polars.
+_LAYOUT: dict[str, str] = {
+    "force_code": "String",           # e.g. 'DUR'
+    "crime_reference": "String",      # personal data: never leaves raw/staging
+    "report_date": "Date",
+    "record_type": "String",          # 'CRIME' or 'ASB'
+    "offence_code": "String",         # see vsat_assets/defs/raw_reports/offences.csv
+    "offence_description": "String",
+    "policing_area": "String",
+    "victim_person_id": "String",     # stable per person within a force
+    "victim_title": "String",
+    "victim_forename": "String",
+    "victim_surname": "String",       # organisation name for organisation victims
+    "victim_date_of_birth": "Date",
+    "victim_phone": "String",         # as typed by the call handler
+    "victim_ethnicity": "String",     # WHITE, MIXED, ASIAN, BLACK, OTHER, NOT_STATED
+    "is_organisation": "Boolean",
+    "police_on_duty": "Boolean",
+    "is_deceased": "Boolean",
+    "is_sensitive": "Boolean",
+    "is_domestic_abuse": "Boolean",
+    "safe_to_contact": "Boolean",     # confirmation of safe contact (domestic abuse); null if not asked
 }
 
 RECORD_TYPES = ("CRIME", "ASB")
@@ -42,12 +42,25 @@ REQUIRED_COLUMNS = (
     "is_deceased", "is_sensitive", "is_domestic_abuse",
 )
 
-_DUCKDB_TYPES = {pl.String: "VARCHAR", pl.Date: "DATE", pl.Boolean: "BOOLEAN"}
+_DUCKDB_TYPES = {"String": "VARCHAR", "Date": "DATE", "Boolean": "BOOLEAN"}
+
+
+def __getattr__(name: str):
+    if name == "REPORT_COLUMNS":  # dict[str, pl.DataType], the layout as a polars schema
+        import polars as pl
+
+        return {column: getattr(pl, dtype) for column, dtype in _LAYOUT.items()}
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def layout() -> dict[str, str]:
+    """Column name -> polars type name ('String', 'Date', 'Boolean') of the export layout."""
+    return dict(_LAYOUT)
 
 
 def stored_columns() -> list[tuple[str, str]]:
     """(name, DuckDB type) of `raw.reports`: the layout plus the file each row came from."""
-    return [(name, _DUCKDB_TYPES[dtype]) for name, dtype in REPORT_COLUMNS.items()] + [("source_file", "VARCHAR")]
+    return [(name, _DUCKDB_TYPES[dtype]) for name, dtype in _LAYOUT.items()] + [("source_file", "VARCHAR")]
 
 
 def report_table_ddl(table: str) -> str:

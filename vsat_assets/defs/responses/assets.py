@@ -1,10 +1,10 @@
 """Survey responses: the contractor's returns for a sampling month, checked, linked and stored."""
 
+from typing import TYPE_CHECKING
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import polars as pl
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -36,6 +36,9 @@ from vsat_assets.defs.responses.returns import (
 from vsat_assets.defs.sampling.opt_outs import record_contractor_opt_outs
 from vsat_assets.warehouse import ensure_schemas, scalar, table_exists, transaction
 
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import polars as pl
+
 RESPONSES_TABLE = "staging.survey_responses"
 QUARANTINE_TABLE = "ops.returns_quarantine"
 NO_QUARANTINED_ROWS = "no_quarantined_rows"
@@ -56,7 +59,7 @@ class ContractorInbox(ConfigurableResource):
         return Path(self.inbox) if self.inbox else settings.data_dir() / "inbox"
 
 
-def ingest_month(conn: duckdb.DuckDBPyConnection, month: date, returned: pl.DataFrame) -> tuple[int, dict, int]:
+def ingest_month(conn: duckdb.DuckDBPyConnection, month: date, returned: "pl.DataFrame") -> tuple[int, dict, int]:
     """Store a month's returned rows (accepted or quarantined) and its opt-outs, inside the caller's
     transaction, after its window was emptied; returns (accepted, faults by reason, new opt-outs)."""
     name = returns_name(month)
@@ -157,6 +160,7 @@ def honour_opt_outs_of_rejected(conn: duckdb.DuckDBPyConnection, inbox: Path, mo
 
 def record_salvaged_opt_outs(conn: duckdb.DuckDBPyConnection, month: date, survey_ids: list[str]) -> int:
     """The opt-outs of a file rejected whole (see opt_outs_in_rejected_file), dated from the window."""
+    import polars as pl
     conn.register("salvaged_opt_outs", pl.DataFrame({"survey_id": survey_ids}, schema={"survey_id": pl.String}).to_arrow())
     added = record_contractor_opt_outs(conn, "SELECT survey_id, NULL::DATE FROM salvaged_opt_outs",
                                        returns_name(month))

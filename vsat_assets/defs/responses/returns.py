@@ -1,14 +1,17 @@
 """The contractor's returns file (README, The contractor stand-in and the returns): file-level validation and row triage."""
 
+from typing import TYPE_CHECKING
 import csv
 import io
 from datetime import date
 from pathlib import Path
 
 import duckdb
-import polars as pl
 
 from vsat_assets.csv_files import FileContentError, check_columns, check_no_control_characters, read_csv_as_strings
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import polars as pl
 
 QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
 RETURNS_COLUMNS = ("survey_id", "outcome", "interview_date", *QUESTIONS)
@@ -28,8 +31,9 @@ def returns_name(month: date) -> str:
     return f"returns_{month:%Y-%m}.csv"
 
 
-def read_returns(inbox: Path, month: date) -> pl.DataFrame:
+def read_returns(inbox: Path, month: date) -> "pl.DataFrame":
     """The month's returns as text with a 1-based `row_number`; file-level faults raise."""
+    import polars as pl
     path = inbox / returns_name(month)
     if not path.exists():
         raise ReturnsFileError(path.name, f"no returns file for {month:%Y-%m} in {inbox}")
