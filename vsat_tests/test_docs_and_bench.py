@@ -1,5 +1,6 @@
 """The README's generated parts are current and its example queries run; the benchmark runs."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +50,16 @@ def test_bench_smoke_prints_every_figure_and_readme_queries_run_on_its_data(tmp_
     with duckdb.connect(str(tmp_path / "dagster" / "vsat_analytics.duckdb"), read_only=True) as conn:
         for query in readme_queries():
             assert conn.execute(query).fetchall(), query
+
+
+@pytest.mark.slow
+def test_bench_load_only_prints_the_load_ratio_against_its_target():
+    result = subprocess.run([sys.executable, "scripts/bench.py", "--load-only"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"code location load \d+\.\d\d s vs import dagster \d+\.\d\d s: ratio \d+\.\d\d "
+                        r"\((within|OVER) the 1\.3 target; median of 5 fresh interpreters\)", line), line
 
 
 def test_method_page_is_in_the_repository_and_nothing_points_to_a_missing_brief():
