@@ -71,6 +71,16 @@ def test_dg_lists_every_stage_s_jobs_schedules_and_sensor(tmp_path):
             "satisfaction_annual", "analytics_file"} <= {a["asset_key"] for a in listed["assets"]}
 
 
+@pytest.mark.slow
+def test_dg_launch_runs_a_named_job_for_one_partition(tmp_path):
+    done = _dg(tmp_path, "launch", "--job", "monthly_survey_job", "--partition", "2025-04-01")
+
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert "RUN_SUCCESS" in done.stdout + done.stderr
+    assert sorted(p.name for p in (tmp_path / "data" / "outbox").iterdir()) == [
+        "handoff_2025-04.csv", "handoff_2025-04.manifest.json"]
+
+
 def test_each_stage_folder_holds_its_definitions():
     """A newcomer opens vsat_assets/defs/<stage>/ and finds that stage's Python, gathered in definitions.py."""
     import importlib
