@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 
 from typing import TYPE_CHECKING
 
@@ -109,9 +110,14 @@ def pseudonym(key: bytes, *parts: str) -> str:
 
 def register_pseudonym_function(
     conn: duckdb.DuckDBPyConnection, key: bytes, name: str = "vsat_pseudonym"
-) -> None:
-    """Register `name(VARCHAR, VARCHAR) -> VARCHAR` = pseudonym(key, a, b); NULL if either is NULL.
+) -> str:
+    """Make `name(VARCHAR, VARCHAR) -> VARCHAR` = pseudonym(key, a, b) on this connection; NULL if
+    either is NULL. Returns the name of the UDF behind it.
 
+    DuckDB keeps a Python UDF in the catalog that every connection of the process to the same file
+    shares, and leaves it there, dangling, when its connection closes (a second registration under
+    the same name then fails, and a call crashes). So the UDF gets a name of its own, and `name` is
+    a temporary macro, which belongs to this connection alone.
     An Arrow (vectorised) UDF: DuckDB passes whole chunks, so the Python call overhead
     is per chunk, not per row.
     """
@@ -130,10 +136,13 @@ def register_pseudonym_function(
             type=pa.string(),
         )
 
+    udf = f"{name}_{secrets.token_hex(8)}"
     conn.create_function(
-        name, _udf, ["VARCHAR", "VARCHAR"], "VARCHAR",
+        udf, _udf, ["VARCHAR", "VARCHAR"], "VARCHAR",
         type="arrow", null_handling="special", side_effects=False,
     )
+    conn.execute(f"CREATE OR REPLACE TEMP MACRO {name}(a, b) AS {udf}(a, b)")
+    return udf
 
 
 # ---------------------------------------------------------------- spreadsheet safety

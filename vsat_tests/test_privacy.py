@@ -259,3 +259,23 @@ def test_ordinary_values_unchanged(value):
 def test_neutralise_expr_matches_python(values):
     df = pl.DataFrame({"v": values}, schema={"v": pl.String})
     assert df.select(neutralise_expr("v")).to_series().to_list() == [neutralise_cell(v) for v in values]
+
+
+def test_connections_to_one_file_keep_their_own_pseudonym_function(tmp_path):
+    """DuckDB shares a Python UDF between the connections of a process to one file and leaves it
+    behind when its connection closes: registering again on another connection must still work,
+    with that connection's own key."""
+    path = str(tmp_path / "shared.duckdb")
+    first, second = duckdb.connect(path), duckdb.connect(path)
+    other_key = b"another-key-of-thirty-two-bytes!"
+    register_pseudonym_function(first, KEY, "vsat_pseudonym")
+    register_pseudonym_function(second, other_key, "vsat_pseudonym")
+    assert first.execute("SELECT vsat_pseudonym('a', 'b')").fetchone()[0] == pseudonym(KEY, "a", "b")
+    assert second.execute("SELECT vsat_pseudonym('a', 'b')").fetchone()[0] == pseudonym(other_key, "a", "b")
+    first.close()
+    third = duckdb.connect(path)
+    register_pseudonym_function(third, KEY, "vsat_pseudonym")
+    assert third.execute("SELECT vsat_pseudonym('a', 'b')").fetchone()[0] == pseudonym(KEY, "a", "b")
+    assert second.execute("SELECT vsat_pseudonym('a', 'b')").fetchone()[0] == pseudonym(other_key, "a", "b")
+    second.close()
+    third.close()

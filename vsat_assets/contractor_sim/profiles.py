@@ -32,7 +32,7 @@ def profiles_from_reports(warehouse: Path | duckdb.DuckDBPyConnection, key: byte
     if not isinstance(warehouse, duckdb.DuckDBPyConnection):
         with duckdb.connect(str(warehouse), read_only=True) as conn:
             return profiles_from_reports(conn, key)
-    register_pseudonym_function(warehouse, key, "harness_pseudonym")
+    udf = register_pseudonym_function(warehouse, key, "harness_pseudonym")
     try:
         rows = warehouse.execute(f"""
             select harness_pseudonym(force_code || '/' || victim_person_id, crime_reference),
@@ -40,5 +40,5 @@ def profiles_from_reports(warehouse: Path | duckdb.DuckDBPyConnection, key: byte
             from (select *, date_sub('year', victim_date_of_birth, report_date) as victim_age from raw.reports)
             where victim_person_id is not null and crime_reference is not null""").fetchall()
     finally:
-        warehouse.remove_function("harness_pseudonym")
+        warehouse.remove_function(udf)
     return {sid: Profile(area or "", band, group) for sid, area, band, group in rows}
