@@ -28,6 +28,7 @@ from vsat_assets.defs.handoff.assets import retention_run_config
 from vsat_assets.defs.annual.jobs import annual_satisfaction_job
 from vsat_assets.defs.handoff.jobs import monthly_survey_job, retention_job
 from vsat_assets.defs.responses.jobs import survey_responses_job
+from vsat_assets.vocabulary import QUESTIONS
 
 # (financial year, the first and last months built of it), in order.
 DEMO_YEARS = (("2024/25", "2024-04-01", "2025-03-01"), ("2025/26", "2025-04-01", "2026-03-01"))
@@ -99,8 +100,7 @@ def print_results(years=DEMO_YEARS) -> None:
                        change_significant_fdr AS significant_fdr
                 FROM marts.satisfaction_annual
                 WHERE financial_year = '{demo_year}' AND survey_strand = 'ALL' AND area = 'ALL'
-                ORDER BY list_position(['ease_of_contact', 'actions_taken', 'kept_informed', 'treatment',
-                                        'whole_experience'], question)"""
+                ORDER BY list_position({list(QUESTIONS)}, question)"""
         ).show(max_width=160)
     print(f"Annual report: {report_path(demo_year)}")
 

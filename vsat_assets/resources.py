@@ -3,23 +3,16 @@
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from vsat_assets.defs.raw_reports.schema import DURHAM_AREAS
-
-SURVEY_STRANDS = (
-    "BURGLARY", "VEHICLE", "VIOLENCE", "CRIMINAL_DAMAGE", "HARASSMENT", "FRAUD", "HATE", "ASB", "DOMESTIC_ABUSE",
-)
-# Eligibility rules in the order they apply (docs/method.md, Eligibility); first match wins.
-EXCLUSION_RULES = (
-    "OUT_OF_SCOPE", "UNDER_AGE", "NOT_A_PERSON", "POLICE_ON_DUTY", "DECEASED", "SENSITIVE",
-    "NOT_SAFE_TO_CONTACT", "NO_PHONE", "OPTED_OUT", "RECENTLY_SURVEYED", "DUPLICATE_IN_MONTH",
-)
+from vsat_assets import vocabulary
+from vsat_assets.vocabulary import EXCLUSION_RULES, POLICING_AREAS, SURVEY_STRANDS
 
 
 class SurveySettings(ConfigurableResource):
-    """The survey's rules. The SQL models see each field as `{{ var('<field>') }}`."""
+    """The survey's rules. The SQL models see each field as `{{ var('<field>') }}`, beside the
+    vocabulary's lists (vocabulary.model_variables)."""
 
     force_name: str = "Durham Constabulary"
-    policing_areas: list[str] = Field(default=list(DURHAM_AREAS))
+    policing_areas: list[str] = Field(default=list(POLICING_AREAS))
     min_age: int = Field(default=18, description="Victims younger than this at report are not surveyed.")
     exclusion_rules: list[str] = Field(
         default=list(EXCLUSION_RULES), description="Rules to apply; leave one out to switch it off."
@@ -65,5 +58,5 @@ class SurveySettings(ConfigurableResource):
         unknown = set(self.exclusion_rules) - set(EXCLUSION_RULES)
         if unknown:
             raise ValueError(f"exclusion_rules names unknown rules {sorted(unknown)}; known: {EXCLUSION_RULES}")
-        return {**self.model_dump(), "sample_rates": self.sample_rates(), "monthly_caps": self.monthly_caps(),
-                "exclusion_rules": self.exclusion_rules or [""]}
+        return {**vocabulary.model_variables(), **self.model_dump(), "sample_rates": self.sample_rates(),
+                "monthly_caps": self.monthly_caps(), "exclusion_rules": self.exclusion_rules or [""]}

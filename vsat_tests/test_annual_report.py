@@ -198,7 +198,7 @@ def two_full_years(tmp_path):
     """20 interviews a month per strand, every question answered, over 2024/25 and 2025/26: a full-length report."""
     import duckdb
 
-    from vsat_assets.resources import SURVEY_STRANDS
+    from vsat_assets.vocabulary import SURVEY_STRANDS
 
     conn = duckdb.connect(str(tmp_path / "full.duckdb"))
     survey = Survey(conn)

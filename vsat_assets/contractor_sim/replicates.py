@@ -28,8 +28,9 @@ import pyarrow as pa
 from vsat_assets.defs.annual import disclosure, tables, weighting
 from vsat_assets.contractor_sim.simulate import ContractorSettings, draw_answers, draw_outcomes
 from vsat_assets.contractor_sim.truth import QUESTIONS, Truth
+from vsat_assets.vocabulary import POLICING_AREAS
 
-AREAS = ("NORTH_DURHAM", "EAST_DURHAM", "SOUTH_DURHAM", "DARLINGTON")
+AREAS = POLICING_AREAS
 YEARS = (2024, 2025)
 THRESHOLDS = tables.Thresholds()
 

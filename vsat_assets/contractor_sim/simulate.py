@@ -27,14 +27,11 @@ import numpy as np
 import polars as pl
 
 from vsat_assets.contractor_sim.truth import Truth, financial_year_start
+from vsat_assets.vocabulary import INTERVIEWED_OUTCOMES, OUTCOMES, QUESTIONS
 
 HANDOFF_COLUMNS = ("survey_id", "title", "forename", "surname", "phone_number",
                    "survey_strand", "report_date", "contact_from", "contact_until")
-QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment",
-             "whole_experience")
 RETURNS_COLUMNS = ("survey_id", "outcome", "interview_date") + QUESTIONS
-OUTCOMES = ("COMPLETE", "REFUSED", "OPT_OUT", "NO_CONTACT", "WRONG_NUMBER")
-INTERVIEWED = ("COMPLETE", "REFUSED", "OPT_OUT")
 LAYOUT_VERSION = 1
 HANDOFF_NAME = re.compile(r"^handoff_(\d{4}-\d{2})\.csv$")
 
@@ -248,7 +245,7 @@ def simulate_frame(handoff: pl.DataFrame, settings: ContractorSettings = Contrac
         "contact_from": handoff["contact_from"], "day": day, **answers,
     }).select(
         "survey_id", "outcome",
-        pl.when(pl.col("outcome").is_in(INTERVIEWED))
+        pl.when(pl.col("outcome").is_in(INTERVIEWED_OUTCOMES))
           .then(pl.col("contact_from") + pl.duration(days=pl.col("day")))
           .alias("interview_date"),
         *[pl.when(complete).then(pl.col(q)).alias(q) for q in QUESTIONS],

@@ -26,10 +26,10 @@ from typing import Mapping
 
 import numpy as np
 
-QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
+from vsat_assets.vocabulary import ETHNIC_GROUPS, QUESTIONS
+
 AGE_BANDS = ("18-29", "30-44", "45-59", "60+")
 UNKNOWN = "UNKNOWN"
-ETHNIC_GROUPS = ("WHITE", "ETHNIC_MINORITY", "NOT_STATED")
 _MINORITIES = frozenset({"MIXED", "ASIAN", "BLACK", "OTHER"})
 
 

@@ -26,15 +26,8 @@ from vsat_assets import settings
 from vsat_assets.defs.annual.stats import satisfaction_sql_select
 from vsat_assets.defs.annual.tables import ALL, ANNUAL, GAP, QUESTIONS, ROLLING, answers_sql
 from vsat_assets.lookups import label
+from vsat_assets.vocabulary import QUESTION_PHRASES
 
-# What each question asks about, as the force's reports word it.
-QUESTION_PHRASES = {
-    "ease_of_contact": "the ease of contacting the police",
-    "actions_taken": "the actions taken by the police",
-    "kept_informed": "how well they were kept informed of progress",
-    "treatment": "the way they were treated",
-    "whole_experience": "the whole experience",
-}
 QUESTION_LABELS = {q: label("question", q) for q in QUESTIONS}
 FUNNEL_STAGES = (
     ("reports", "Victims of reports"), ("eligible", "Eligible"), ("sampled", "Sampled"),

@@ -13,10 +13,9 @@ from typing import Callable
 import duckdb
 
 from vsat_assets.defs.annual import design
+from vsat_assets.vocabulary import ALL, QUESTIONS
 from vsat_assets.warehouse import ensure_schemas, replace_window, transaction
 
-QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
-ALL = "ALL"
 RESPONSES = "marts.responses"
 
 _ESTIMATE_COLUMNS = (

@@ -7,7 +7,8 @@ from dagster import AssetCheckResult, AssetCheckSeverity
 
 from vsat_assets.sql_runner.partition_results import partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions
-from vsat_assets.defs.raw_reports.schema import RECORD_TYPES, stored_columns
+from vsat_assets.defs.raw_reports.schema import stored_columns
+from vsat_assets.vocabulary import RECORD_TYPES
 
 ASSET = "raw_reports"
 COLUMNS_AND_TYPES = "columns_and_types"

@@ -19,7 +19,8 @@ from vsat_assets.csv_files import (
     check_no_control_characters,
     read_csv_as_strings,
 )
-from vsat_assets.defs.raw_reports.schema import DURHAM_AREAS, RECORD_TYPES, REPORT_COLUMNS, REQUIRED_COLUMNS
+from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, REQUIRED_COLUMNS
+from vsat_assets.vocabulary import POLICING_AREAS, RECORD_TYPES
 
 SOURCE_FILE = "source_file"
 # A report's victim: crime references and person ids are only unique within a force.
@@ -54,7 +55,7 @@ def export_files_for_month(drop_dir: Path, month_start: date) -> list[Path]:
     return sorted(files)
 
 
-def read_month_exports(drop_dir: Path, month_start: date, areas: tuple[str, ...] = DURHAM_AREAS) -> pl.DataFrame:
+def read_month_exports(drop_dir: Path, month_start: date, areas: tuple[str, ...] = POLICING_AREAS) -> pl.DataFrame:
     """All files of the month, validated and concatenated (empty frame if there are none)."""
     frames = [read_export_file(p, month_start, areas) for p in export_files_for_month(drop_dir, month_start)]
     if not frames:
@@ -64,7 +65,7 @@ def read_month_exports(drop_dir: Path, month_start: date, areas: tuple[str, ...]
     return month
 
 
-def read_export_file(path: Path, month_start: date, areas: tuple[str, ...] = DURHAM_AREAS) -> pl.DataFrame:
+def read_export_file(path: Path, month_start: date, areas: tuple[str, ...] = POLICING_AREAS) -> pl.DataFrame:
     """One file, validated and typed, in REPORT_COLUMNS order plus ``source_file``; `areas` are
     the force's policing areas (the survey settings)."""
     path = Path(path)

@@ -22,7 +22,8 @@ from typing import Iterator
 import numpy as np
 import polars as pl
 
-from vsat_assets.defs.raw_reports.schema import DURHAM_AREAS, ETHNICITIES, REPORT_COLUMNS
+from vsat_assets.defs.raw_reports.schema import ETHNICITIES, REPORT_COLUMNS
+from vsat_assets.vocabulary import GENERAL_STRANDS, POLICING_AREAS, RECORD_TYPES
 
 # Durham-sized annual volumes at scale 1 (seed 003: ~48.5 victim-based crimes
 # per 1,000 people, ~29,400 ASB incidents).
@@ -30,11 +31,13 @@ ANNUAL_CRIMES = 33_000
 ANNUAL_ASB = 29_000
 SECOND_VICTIM_SHARE = 0.03
 
-# Survey strands; index 0 is "out of scope" (empty in offences.csv).
-STRANDS = (None, "BURGLARY", "VEHICLE", "VIOLENCE", "CRIMINAL_DAMAGE",
-           "HARASSMENT", "FRAUD", "HATE", "ASB")
+# Strands of offences.csv (domestic abuse is a flag on these); index 0 is "out of scope" (empty there).
+STRANDS = (None, *GENERAL_STRANDS)
 _S = {name: i for i, name in enumerate(STRANDS)}
-_CHILD_P = np.array([0.08, 0.02, 0.01, 0.17, 0.04, 0.10, 0.01, 0.10, 0.13])
+# Share of each strand's victims who are children (None: offences outside every strand).
+_CHILD_SHARE = {None: 0.08, "BURGLARY": 0.02, "VEHICLE": 0.01, "VIOLENCE": 0.17, "CRIMINAL_DAMAGE": 0.04,
+                "HARASSMENT": 0.10, "FRAUD": 0.01, "HATE": 0.10, "ASB": 0.13}
+_CHILD_P = np.array([_CHILD_SHARE[s] for s in STRANDS])
 _DA_P = np.zeros(len(STRANDS))
 _DA_P[[_S["VIOLENCE"], _S["HARASSMENT"], _S["CRIMINAL_DAMAGE"]]] = [0.35, 0.30, 0.10]
 
@@ -74,7 +77,7 @@ class GeneratorSettings:
     seed: int = 20190401
     scale: float = 1.0      # volume multiplier: 1.0 = Durham, 100 = England & Wales
     forces: int = 1         # forces the volume is split across; 1 -> 'DUR', n>1 -> 'F01'..
-    areas: tuple[str, ...] = DURHAM_AREAS
+    areas: tuple[str, ...] = POLICING_AREAS
 
     def __post_init__(self):
         if self.seed < 0 or self.forces < 1 or self.scale < 0 or not self.areas:
@@ -90,11 +93,24 @@ def load_offence_catalogue() -> pl.DataFrame:
 def _read_catalogue() -> pl.DataFrame:
     path = resources.files("vsat_assets.defs.raw_reports").joinpath("offences.csv")
     with path.open("rb") as handle:
-        return pl.read_csv(handle, schema={
+        catalogue = pl.read_csv(handle, schema={
             "offence_code": pl.String, "offence_description": pl.String,
             "record_type": pl.String, "survey_strand": pl.String,
             "share": pl.Float64, "organisation_share": pl.Float64,
         })
+    check_catalogue_codes(catalogue, "vsat_assets/defs/raw_reports/offences.csv")
+    return catalogue
+
+
+def check_catalogue_codes(catalogue: pl.DataFrame, source: str) -> None:
+    """ValueError naming the line and column of the first strand or record type the vocabulary does not know
+    (an empty strand means the offence is not surveyed)."""
+    for column, known in (("survey_strand", GENERAL_STRANDS), ("record_type", RECORD_TYPES)):
+        unknown = (catalogue.with_row_index("line", offset=2)
+                   .filter(pl.col(column).is_not_null() & ~pl.col(column).is_in(known)))
+        if unknown.height:
+            raise ValueError(f"{source}, line {unknown['line'][0]}, column {column}: "
+                             f"{unknown[column][0]!r} is not one of {', '.join(known)}")
 
 
 def force_codes(settings: GeneratorSettings) -> list[str]:

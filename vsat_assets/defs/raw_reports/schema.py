@@ -31,9 +31,7 @@ _LAYOUT: dict[str, str] = {
     "safe_to_contact": "Boolean",     # confirmation of safe contact (domestic abuse); null if not asked
 }
 
-RECORD_TYPES = ("CRIME", "ASB")
 ETHNICITIES = ("WHITE", "MIXED", "ASIAN", "BLACK", "OTHER", "NOT_STATED")
-DURHAM_AREAS = ("NORTH_DURHAM", "EAST_DURHAM", "SOUTH_DURHAM", "DARLINGTON")
 
 # Columns that are never null in a valid export.
 REQUIRED_COLUMNS = (

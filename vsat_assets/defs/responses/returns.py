@@ -9,13 +9,12 @@ from pathlib import Path
 import duckdb
 
 from vsat_assets.csv_files import FileContentError, check_columns, check_no_control_characters, read_csv_as_strings
+from vsat_assets.vocabulary import INTERVIEWED_OUTCOMES, OUTCOMES, QUESTIONS
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
     import polars as pl
 
-QUESTIONS = ("ease_of_contact", "actions_taken", "kept_informed", "treatment", "whole_experience")
 RETURNS_COLUMNS = ("survey_id", "outcome", "interview_date", *QUESTIONS)
-OUTCOMES = ("COMPLETE", "REFUSED", "OPT_OUT", "NO_CONTACT", "WRONG_NUMBER")
 # Row faults, in the order they are looked for; a row is quarantined with the first.
 ROW_FAULTS = (
     "UNKNOWN_SURVEY_ID", "DUPLICATE_SURVEY_ID", "UNKNOWN_OUTCOME", "ANSWER_OUT_OF_RANGE",
@@ -118,7 +117,7 @@ def triage_sql() -> str:
                     WHEN outcome = 'COMPLETE' AND missing_answer_column IS NOT NULL THEN 'MISSING_ANSWER'
                     WHEN outcome <> 'COMPLETE' AND ({answers_present}) THEN 'ANSWERS_ON_NON_COMPLETE'
                     WHEN interview_date IS NOT NULL AND interview_on IS NULL THEN 'BAD_INTERVIEW_DATE'
-                    WHEN outcome IN ('COMPLETE', 'REFUSED', 'OPT_OUT')
+                    WHEN outcome IN {INTERVIEWED_OUTCOMES}
                          AND (interview_on IS NULL OR interview_on NOT BETWEEN contact_from AND contact_until)
                         THEN 'INTERVIEW_OUTSIDE_WINDOW'
                 END AS fault,

@@ -5,7 +5,8 @@ from dagster_duckdb import DuckDBResource
 
 from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
-from vsat_assets.resources import SURVEY_STRANDS, SurveySettings
+from vsat_assets.resources import SurveySettings
+from vsat_assets.vocabulary import SURVEY_STRANDS
 
 STRATUM_RATES = "stratum_rates_on_target"
 NO_OPTED_OUT_OR_RECENT = "no_opted_out_or_recently_surveyed"
