@@ -92,7 +92,8 @@ REPORT_RULES = tuple(r for r in EXCLUSION_RULES if r not in FRAME_SCREENS)
 WINDOW_CLOSED_TERM = Term("WINDOW_CLOSED", "Contact window closed",
                           "The 8 to 12 week window after the report had closed before the hand-off was sent.")
 ELIGIBLE_TERM = Term("ELIGIBLE", "Eligible", "Passed every eligibility rule and screen: in the sampling frame.")
-# marts.exclusion_audit's `reason` and, in lower case and this order, survey_funnel's per-reason columns.
+# marts.exclusion_audit's `reason` and, in lower case and this order, survey_funnel's per-reason columns
+# (written out in survey_funnel.sql/.yml; vsat_tests/test_vocabulary.py fails when they disagree with this).
 REASON_TERMS = (ELIGIBLE_TERM, *RULE_TERMS, WINDOW_CLOSED_TERM)
 EXCLUSION_REASONS = codes(REASON_TERMS)
 # sampling_frame's `selection`: drawn or not, or screened out there (opt-outs recorded after eligibility).

@@ -27,11 +27,12 @@ import pytest
 from vsat_assets.defs.raw_reports.exports import read_month_exports
 from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
 from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
-from vsat_assets.resources import EXCLUSION_RULES, SurveySettings
+from vsat_assets.resources import SurveySettings
 from vsat_assets.defs.sampling.opt_outs import REGISTER, person_key, phone_key, record_direct_request
 from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
 from vsat_assets.sql_runner.build import build_model
 from vsat_assets.sql_runner.models import load_model
+from vsat_assets.vocabulary import EXCLUSION_RULES
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 APRIL = date(2025, 4, 1)

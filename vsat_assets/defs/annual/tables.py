@@ -65,7 +65,7 @@ ANNUAL = Table(
     (
         ("financial_year", "VARCHAR", "Financial year, '2025/26' (April to March, by sampling month)."),
         ("year_start", "DATE", "First day of the financial year."),
-        ("question", "VARCHAR", "ease_of_contact, actions_taken, kept_informed, treatment or whole_experience."),
+        ("question", "VARCHAR", f"{', '.join(QUESTIONS[:-1])} or {QUESTIONS[-1]}."),
         ("survey_strand", "VARCHAR", "Survey strand; 'ALL' = the general survey (every strand but DOMESTIC_ABUSE)."),
         ("area", "VARCHAR", "Policing area; 'ALL' = the whole force."),
         *_ESTIMATE_COLUMNS,
