@@ -572,7 +572,7 @@ PERSONAL = "Mrs O'Brien 07700 900123"
 def test_error_hides_the_value_and_keeps_the_column_and_table_names(project, conn):
     conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", [PERSONAL])
     path = write_model(project, "marts", "area_codes", "select event_id, area::INTEGER as area_code "
-                       "from {{ source('raw', 'events') }} where amount > 0", "description: x\n")
+                       "from {{ source('raw', 'events') }} where amount > 0 and event_id = 77", "description: x\n")
     models = discover_models(project)
 
     with pytest.raises(ModelError) as raised:
@@ -589,8 +589,8 @@ def test_error_hides_the_value_and_keeps_the_column_and_table_names(project, con
 def test_error_keeps_quoted_names_and_hides_quoted_values(project, conn):
     conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", [PERSONAL])
     write_model(project, "marts", "typo", "select aera from {{ source('raw', 'events') }}", "description: x\n")
-    write_model(project, "marts", "dates", "select strptime(area, '%d/%m/%Y') as d from {{ source('raw', 'events') }}",
-                "description: x\n")
+    write_model(project, "marts", "dates", "select strptime(area, '%d/%m/%Y') as d from {{ source('raw', 'events') }} "
+                "where event_id = 77", "description: x\n")
     models = discover_models(project)
 
     with pytest.raises(ModelError) as typo:
@@ -602,10 +602,23 @@ def test_error_keeps_quoted_names_and_hides_quoted_values(project, conn):
     assert "Brien" not in str(dates.value) and "07700" not in str(dates.value)  # quoted and on its own line
 
 
+def test_error_hides_a_value_spanning_lines(project, conn):
+    conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", ["12 Acacia Avenue\nDurham DH1"])
+    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }} "
+                "where event_id = 77", "description: x\n")
+    models = discover_models(project)
+
+    with pytest.raises(ModelError) as raised:
+        build_model_safely(conn, models["area_codes"], models, VARIABLES, None)
+
+    assert "column area" in str(raised.value)
+    assert "Acacia" not in str(raised.value) and "Durham" not in str(raised.value)
+
+
 def test_the_domain_hands_its_own_redaction(project, conn):
     conn.execute("INSERT INTO raw.events VALUES (DATE '2023-04-03', 77, ?, 1)", [PERSONAL])
-    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }}",
-                "description: x\n")
+    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }} "
+                "where event_id = 77", "description: x\n")
     models = discover_models(project)
 
     with pytest.raises(ModelError) as raised:
@@ -690,8 +703,8 @@ def test_assets_build_with_the_functions_and_variables_the_domain_hands_them(pro
         setup.executemany("INSERT INTO raw.events VALUES (?, ?, ?, ?)", [*EVENTS, (date(2023, 6, 9), 9, PERSONAL, 1)])
     write_model(project, "marts", "loud_areas", "select distinct shout(area) as loud, {{ var('label') }} as label "
                 "from {{ ref('stg_events') }} where area in {{ var('areas') }}", "description: x\n")
-    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }}",
-                "description: x\n")
+    write_model(project, "marts", "area_codes", "select area::INTEGER as code from {{ source('raw', 'events') }} "
+                "where event_id = 9", "description: x\n")
     prepared = []
 
     def prepare(context, conn, model, window):  # the domain's functions, registered on the run's connection

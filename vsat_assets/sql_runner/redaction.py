@@ -47,10 +47,11 @@ def _keep_if_identifier(match: re.Match, identifiers: Collection[str]) -> str:
 def hide_literals(message: str, identifiers: Collection[str]) -> str:
     """`message` with quoted values, numbers and dates replaced by …; quoted names in
     `identifiers` (case as written) and the unquoted words of the message are kept."""
-    first, *rest = message.split("\n")
-    message = "\n".join([first, *(line if _OWN_LINE.match(line) else HIDDEN for line in rest)])
+    # Quotes first: a quoted value may span lines.
     message = _SINGLE_QUOTED.sub(f"'{HIDDEN}'", message)
     message = _DOUBLE_QUOTED.sub(lambda m: _keep_if_identifier(m, identifiers), message)
+    first, *rest = message.split("\n")
+    message = "\n".join([first, *(line if _OWN_LINE.match(line) else HIDDEN for line in rest)])
     lines = _LINE.findall(message)
     message = _BARE_VALUE.sub(HIDDEN, _LINE.sub("LINE :", message))
     for number in lines:  # DuckDB's "LINE 3:" points into our SQL, not into the data
