@@ -223,21 +223,20 @@ def child(mode: str, scale: dict, year: tuple) -> None:
 
 
 def load_times(repeats: int = 5) -> dict:
-    # As a code server starts: bytecode cached (one untimed run writes it), so both sides time imports, not compiles.
+    """Median wall time of `import dagster` and of loading the code location, each in fresh
+    interpreters. As a code server starts: bytecode cached (an untimed first round writes it).
+    The two alternate, so that other work on the machine weighs on both alike."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-
-    def median_seconds(code: str) -> float:
-        times = []
-        for attempt in range(repeats + 1):
+    codes = {"import_dagster_s": "import dagster", "code_location_s": "import vsat_assets.definitions"}
+    times: dict[str, list[float]] = {name: [] for name in codes}
+    for attempt in range(repeats + 1):
+        for name, code in codes.items():
             started = time.perf_counter()
             subprocess.run([sys.executable, "-W", "ignore", "-c", code], cwd=ROOT, check=True, env=env,
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             if attempt:
-                times.append(time.perf_counter() - started)
-        return statistics.median(times)
-
-    dagster = median_seconds("import dagster")
-    location = median_seconds("import vsat_assets.definitions")
+                times[name].append(time.perf_counter() - started)
+    dagster, location = (statistics.median(times[name]) for name in codes)
     return {"import_dagster_s": dagster, "code_location_s": location, "ratio": location / dagster, "repeats": repeats}
 
 

@@ -4,15 +4,14 @@ A file is accepted whole or rejected with a `FileContentError` naming the file,
 the 1-based data row (header excluded) and the column.
 """
 
-from typing import TYPE_CHECKING
 import codecs
 import csv
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
     import polars as pl
-
 
 _UTF8_CHUNK = 1 << 20
 

@@ -16,10 +16,12 @@ import hashlib
 import hmac
 import os
 from dataclasses import dataclass
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.privacy import DEV_PSEUDONYM_KEY, PseudonymKeyError, register_pseudonym_function
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 PROFILE_ENV = "VSAT_PROFILE"
 DEMO_PROFILE = "demo"
@@ -87,7 +89,7 @@ def key_ring_from_env() -> KeyRing:
     return KeyRing(_checked(value.encode("utf-8"), KEY_ENV), old)
 
 
-def check_against_warehouse(conn: duckdb.DuckDBPyConnection, ring: KeyRing) -> None:
+def check_against_warehouse(conn: "duckdb.DuckDBPyConnection", ring: KeyRing) -> None:
     """Refuse a ring that lacks a key the warehouse has written under; record the current key's
     fingerprint. The caller's connection must be a writer (it holds the writer lock)."""
     conn.execute(f"CREATE TABLE IF NOT EXISTS {FINGERPRINTS} (fingerprint VARCHAR PRIMARY KEY, "
@@ -104,7 +106,8 @@ def check_against_warehouse(conn: duckdb.DuckDBPyConnection, ring: KeyRing) -> N
         conn.execute(f"INSERT INTO {FINGERPRINTS} (fingerprint) VALUES (?)", [fingerprint(ring.current)])
 
 
-def _register(conn: duckdb.DuckDBPyConnection, key: bytes, name: str) -> None:
+def _register(conn: "duckdb.DuckDBPyConnection", key: bytes, name: str) -> None:
+    import duckdb
     try:
         conn.remove_function(name)
     except duckdb.InvalidInputException:
@@ -112,7 +115,7 @@ def _register(conn: duckdb.DuckDBPyConnection, key: bytes, name: str) -> None:
     register_pseudonym_function(conn, key, name)
 
 
-def carry_over_old_keys(conn: duckdb.DuckDBPyConnection, ring: KeyRing, start, end) -> dict[str, int]:
+def carry_over_old_keys(conn: "duckdb.DuckDBPyConnection", ring: KeyRing, start, end) -> dict[str, int]:
     """After a rotation: add, under the current key, the register and contact-history entries
     recorded under an old key for the people and phones reported in [start, end).
 

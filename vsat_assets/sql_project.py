@@ -7,8 +7,8 @@ victims): their partitions, the settings they read as `{{ var() }}`, the functio
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import AssetsDefinition
 
 from vsat_assets import settings
@@ -22,13 +22,17 @@ from vsat_assets.sql_runner.project import SqlProject
 from vsat_assets.sql_runner.redaction import hide_literals
 from vsat_assets.warehouse import ensure_schemas
 
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
+
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_like_sql"
 # Registers matched against pseudonyms: a model reading them first re-keys old entries (keys.py).
 REGISTERS = {("ops", "opt_out_register"), ("ops", "contact_history")}
 
 
-def prepare_connection(conn: duckdb.DuckDBPyConnection, pseudonym_key: bytes) -> None:
+def prepare_connection(conn: "duckdb.DuckDBPyConnection", pseudonym_key: bytes) -> None:
     """The schemas and registers models read, and functions they may call (this connection only)."""
+    import duckdb
     ensure_schemas(conn)
     conn.execute(f"CREATE OR REPLACE TEMP MACRO normalise_uk_phone(raw) AS {PHONE_NORMALISE_SQL.format(col='raw')}")
     try:
@@ -38,7 +42,7 @@ def prepare_connection(conn: duckdb.DuckDBPyConnection, pseudonym_key: bytes) ->
     register_pseudonym_function(conn, pseudonym_key, "vsat_pseudonym")
 
 
-def _prepare_for_build(context, conn: duckdb.DuckDBPyConnection, model: Model, window) -> None:
+def _prepare_for_build(context, conn: "duckdb.DuckDBPyConnection", model: Model, window) -> None:
     ring = settings.key_ring()
     prepare_connection(conn, ring.current)
     check_against_warehouse(conn, ring)

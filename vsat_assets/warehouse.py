@@ -4,16 +4,19 @@ import fcntl
 import logging
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-import duckdb
-from dagster_duckdb import DuckDBResource
+from dagster import ConfigurableResource
+from pydantic import Field
 
 from vsat_assets import settings
 from vsat_assets.sql_runner.storage import table_exists, transaction  # noqa: F401 (the warehouse's too)
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 _log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -117,20 +120,36 @@ def writer_lock(database: str | Path, wait_seconds: float = 3600) -> Iterator[No
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-class WarehouseResource(DuckDBResource):
-    """DuckDBResource whose connections wait for the writer lock instead of failing on it, and
-    refuse to open without a usable pseudonym key (vsat_assets/keys.py)."""
+class WarehouseResource(ConfigurableResource):
+    """The warehouse file as a resource (as dagster-duckdb's DuckDBResource, written here so that
+    DuckDB is imported by the steps that connect, not at code-location load). Connections wait for
+    the writer lock instead of failing on it, and refuse to open without a usable pseudonym key
+    (vsat_assets/keys.py)."""
+
+    database: str = Field(description="Path of the DuckDB file, or ':memory:'.")
+    connection_config: dict = Field(default={}, description="DuckDB settings for each connection.")
+
+    def _connect(self):
+        import duckdb
+        config = {"custom_user_agent": "dagster", **self.connection_config}
+        for attempt in range(10):  # another process closing the file: retry briefly, as DuckDBResource does
+            try:
+                return duckdb.connect(self.database, read_only=False, config=config)
+            except (RuntimeError, duckdb.IOException):
+                if attempt == 9:
+                    raise
+                time.sleep(0.1 * 2**attempt)
 
     @contextmanager
     def get_connection(self):
         # No step of any run touches the warehouse without a usable pseudonym key (PseudonymKeyError).
         settings.key_ring()
-        if self.database == ":memory:":
-            with super().get_connection() as conn:
+        with nullcontext() if self.database == ":memory:" else writer_lock(self.database):
+            conn = self._connect()
+            try:
                 yield conn
-            return
-        with writer_lock(self.database), super().get_connection() as conn:
-            yield conn
+            finally:
+                conn.close()
 
 
 def warehouse_resource(path: str | None = None) -> WarehouseResource:
@@ -148,7 +167,7 @@ SENT_MONTHS_VIEW = """CREATE OR REPLACE VIEW ops.sent_months AS
     WHERE sent_at IS NOT NULL OR upload_started_at IS NOT NULL"""
 
 
-def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
+def ensure_schemas(conn: "duckdb.DuckDBPyConnection") -> None:
     for schema in SCHEMAS:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
     for table, columns in OPS_TABLES.items():
@@ -159,12 +178,12 @@ def ensure_schemas(conn: duckdb.DuckDBPyConnection) -> None:
 
 
 def replace_window(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     table: str,
     date_column: str,
     start: date,
     end: date,
-    insert: Callable[[duckdb.DuckDBPyConnection], T],
+    insert: "Callable[[duckdb.DuckDBPyConnection], T]",
 ) -> T:
     """Delete the rows of `table` with `start <= date_column < end`, then run `insert`.
 
@@ -176,7 +195,7 @@ def replace_window(
         return insert(conn)
 
 
-def scalar(conn: duckdb.DuckDBPyConnection, sql: str, params=None):
+def scalar(conn: "duckdb.DuckDBPyConnection", sql: str, params=None):
     """The single value a query returns. Fetches the whole result, so the connection is free
     for register() and the like (DuckDB refuses them while a result is half-read)."""
     return conn.execute(sql, params or []).fetchall()[0][0]

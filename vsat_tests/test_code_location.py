@@ -167,7 +167,7 @@ def test_sql_assets_document_their_columns(asset_graph):
         assert _unwrap(node.metadata["dagster/table_name"]).endswith(f".{name}")
 
 
-HEAVY = ("great_expectations", "polars", "numpy", "pyarrow", "pandas", "plotly", "scipy", "samplics", "paramiko")
+HEAVY = ("duckdb", "great_expectations", "polars", "numpy", "pyarrow", "pandas", "plotly", "scipy", "samplics", "paramiko")
 
 
 def test_loading_the_definitions_imports_no_heavy_library(tmp_path):

@@ -4,14 +4,16 @@ can call it bare. The caller prepares the connection (the functions its models c
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.sql_runner.column_tests import ColumnTest
 from vsat_assets.sql_runner.models import Model, ModelError, render, sql_literal
 from vsat_assets.sql_runner.redaction import hide_literals, known_identifiers
 from vsat_assets.sql_runner.storage import BUILT_MONTHS, ensure_built_months, table_exists, transaction
 from vsat_assets.sql_runner.windows import months_in, next_month, previous_month
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 
 def schema_drift(table_columns: list[tuple[str, str]], query_columns: list[tuple[str, str]]) -> str:
@@ -29,15 +31,15 @@ def schema_drift(table_columns: list[tuple[str, str]], query_columns: list[tuple
     return "; ".join(differences)
 
 
-def _query_columns(conn: duckdb.DuckDBPyConnection, query: str) -> list[tuple[str, str]]:
+def _query_columns(conn: "duckdb.DuckDBPyConnection", query: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in conn.execute(f"DESCRIBE ({query})").fetchall()]
 
 
-def _table_columns(conn: duckdb.DuckDBPyConnection, table: str) -> list[tuple[str, str]]:
+def _table_columns(conn: "duckdb.DuckDBPyConnection", table: str) -> list[tuple[str, str]]:
     return [(row[0], row[1]) for row in conn.execute(f"DESCRIBE {table}").fetchall()]
 
 
-def _create_table(conn: duckdb.DuckDBPyConnection, model: Model, query: str) -> None:
+def _create_table(conn: "duckdb.DuckDBPyConnection", model: Model, query: str) -> None:
     if model.columns and all(c.data_type for c in model.columns):
         columns = ", ".join(f"{c.name} {c.data_type}" for c in model.columns)
         conn.execute(f"CREATE TABLE {model.table} ({columns})")
@@ -46,7 +48,7 @@ def _create_table(conn: duckdb.DuckDBPyConnection, model: Model, query: str) -> 
 
 
 def _replace_window(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     model: Model,
     models: dict[str, Model],
     variables: dict,
@@ -96,7 +98,7 @@ def _check_invariants(conn, model: Model, models: dict[str, Model], variables: d
 
 
 def settled_months(
-    conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict, window
+    conn: "duckdb.DuckDBPyConnection", model: Model, models: dict[str, Model], variables: dict, window
 ) -> dict[date, datetime]:
     """The window's months that the model's `settled` query lists (month -> sent_at): their
     stored rows are kept as they are. A window ending None reaches to the last settled month."""
@@ -114,7 +116,7 @@ def settled_message(month: date, sent_at: datetime) -> str:
     return f"{month:%Y-%m} is settled (sent {sent_at:%Y-%m-%d}): kept as sent"
 
 
-def _is_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> bool:
+def _is_built(conn: "duckdb.DuckDBPyConnection", model: Model, month: date) -> bool:
     recorded = conn.execute(
         f"SELECT count(*) FROM {BUILT_MONTHS} WHERE model = ? AND month = ?", [model.name, month]).fetchall()[0][0]
     if recorded or not table_exists(conn, model.table):
@@ -126,7 +128,7 @@ def _is_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> boo
         [month, next_month(month)]).fetchall()[0][0]
 
 
-def _latest_built_before(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> date | None:
+def _latest_built_before(conn: "duckdb.DuckDBPyConnection", model: Model, month: date) -> date | None:
     found = [conn.execute(
         f"SELECT max(month) FROM {BUILT_MONTHS} WHERE model = ? AND month < ?", [model.name, month]).fetchall()[0][0]]
     if table_exists(conn, model.table):
@@ -137,7 +139,7 @@ def _latest_built_before(conn: duckdb.DuckDBPyConnection, model: Model, month: d
     return max(found) if found else None
 
 
-def check_previous_month(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> None:
+def check_previous_month(conn: "duckdb.DuckDBPyConnection", model: Model, month: date) -> None:
     """Refuse `month` while the month before it is missing, unless no earlier month is built
     at all (the first month of the chain, or a chain extended backwards)."""
     previous = previous_month(month)
@@ -156,7 +158,7 @@ def check_previous_month(conn: duckdb.DuckDBPyConnection, model: Model, month: d
 
 
 def stale_months(
-    conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict,
+    conn: "duckdb.DuckDBPyConnection", model: Model, models: dict[str, Model], variables: dict,
     window: tuple[date, date],
 ) -> list[date]:
     """Months after the window that were built before it and are not settled: built out of order,
@@ -170,7 +172,7 @@ def stale_months(
     return [month for (month,) in found if month not in settled]
 
 
-def _record_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) -> None:
+def _record_built(conn: "duckdb.DuckDBPyConnection", model: Model, month: date) -> None:
     conn.execute(
         f"""INSERT INTO {BUILT_MONTHS} VALUES (?, ?, current_timestamp)
            ON CONFLICT (model, month) DO UPDATE SET built_at = excluded.built_at""",
@@ -178,7 +180,7 @@ def _record_built(conn: duckdb.DuckDBPyConnection, model: Model, month: date) ->
 
 
 def build_model(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     model: Model,
     models: dict[str, Model],
     variables: dict,
@@ -216,10 +218,11 @@ Redaction = Callable[[str, Collection[str]], str]
 
 
 @contextmanager
-def errors_redacted(conn: duckdb.DuckDBPyConnection, model: Model, redact: Redaction = hide_literals) -> Iterator[None]:
+def errors_redacted(conn: "duckdb.DuckDBPyConnection", model: Model, redact: Redaction = hide_literals) -> Iterator[None]:
     """DuckDB's errors inside, as a ModelError naming the model, its message passed through
     `redact` (given the names the runner knows): a message can quote a value of the data,
     and it goes to the Dagster event log."""
+    import duckdb
     try:
         yield
     except duckdb.Error as error:
@@ -236,7 +239,7 @@ def build_model_safely(
 
 
 def summarise(
-    conn: duckdb.DuckDBPyConnection, model: Model, models: dict[str, Model], variables: dict, window
+    conn: "duckdb.DuckDBPyConnection", model: Model, models: dict[str, Model], variables: dict, window
 ) -> str | None:
     """The model's `summary` query as a markdown table, for Dagster metadata."""
     if not model.summary_sql:
@@ -249,7 +252,7 @@ def summarise(
 
 
 def run_test(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     test: ColumnTest,
     model: Model,
     variables: dict,

@@ -5,14 +5,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
 from dagster import AssetExecutionContext, PartitionsDefinition
 
 from vsat_assets.sql_runner.build import Redaction
 from vsat_assets.sql_runner.models import Model, ModelError, discover_models, load_sources, render
 from vsat_assets.sql_runner.redaction import hide_literals
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 
 def _nothing_to_prepare(context, conn, model, window) -> None:
@@ -34,7 +36,7 @@ class SqlProject:
     directory: Path
     partitions: Mapping[str, PartitionsDefinition]
     variables: Callable[[Any], dict]
-    prepare: Callable[[AssetExecutionContext, duckdb.DuckDBPyConnection, Model, tuple | None], None] = (
+    prepare: "Callable[[AssetExecutionContext, duckdb.DuckDBPyConnection, Model, tuple | None], None]" = (
         _nothing_to_prepare)
     redact: Redaction = hide_literals
     resource_keys: frozenset[str] = frozenset()

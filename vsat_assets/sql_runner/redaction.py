@@ -9,8 +9,10 @@ model's SQL, the warehouse's tables and columns), DuckDB's wording, and the SQL 
 
 import re
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 HIDDEN = "…"
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
@@ -24,8 +26,9 @@ _LINE = re.compile(r"\bLINE (\d+):")
 _OWN_LINE = re.compile(r"^(LINE \d+:|\s*\^+\s*$|Candidate bindings:|Did you mean|Error:|HINT:|$)")
 
 
-def known_identifiers(conn: duckdb.DuckDBPyConnection, sql: str = "") -> frozenset[str]:
+def known_identifiers(conn: "duckdb.DuckDBPyConnection", sql: str = "") -> frozenset[str]:
     """The words of `sql` outside its literals, and every schema, table and column name."""
+    import duckdb
     names = set(_IDENTIFIER.findall(_SINGLE_QUOTED.sub(" ", sql)))
     try:
         for row in conn.execute(

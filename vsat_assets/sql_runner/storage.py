@@ -2,8 +2,11 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
+
 
 # The runner's record of the months each `month_by_month` model has built.
 BUILT_MONTHS = "ops.built_months"
@@ -16,7 +19,7 @@ _BUILT_MONTHS_DDL = f"""CREATE TABLE IF NOT EXISTS {BUILT_MONTHS} (
 
 
 @contextmanager
-def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+def transaction(conn: "duckdb.DuckDBPyConnection") -> "Iterator[duckdb.DuckDBPyConnection]":
     """BEGIN ... COMMIT, rolled back on any error so stored rows stay as they were."""
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -27,7 +30,7 @@ def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConn
     conn.execute("COMMIT")
 
 
-def table_exists(conn: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
+def table_exists(conn: "duckdb.DuckDBPyConnection", qualified_name: str) -> bool:
     schema, name = qualified_name.split(".")
     found = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
@@ -36,6 +39,6 @@ def table_exists(conn: duckdb.DuckDBPyConnection, qualified_name: str) -> bool:
     return found > 0
 
 
-def ensure_built_months(conn: duckdb.DuckDBPyConnection) -> None:
+def ensure_built_months(conn: "duckdb.DuckDBPyConnection") -> None:
     conn.execute(f"CREATE SCHEMA IF NOT EXISTS {BUILT_MONTHS.split('.')[0]}")
     conn.execute(_BUILT_MONTHS_DDL)

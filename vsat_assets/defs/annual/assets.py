@@ -1,6 +1,5 @@
 """Annual satisfaction tables, the HMICFRS export and the annual report."""
 
-
 import warnings
 from datetime import date
 
@@ -17,7 +16,6 @@ from dagster import (
     TimeWindowPartitionMapping,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets import settings
 from vsat_assets.defs.annual import disclosure, hmicfrs, tables, weighting
@@ -26,6 +24,7 @@ from vsat_assets.atomic import write_atomically
 from vsat_assets.sql_runner.partition_results import add_partition_metadata, partition_windows
 from vsat_assets.partitions import financial_year_of, financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
+from vsat_assets.warehouse import WarehouseResource
 
 
 def _window(context: AssetExecutionContext) -> tuple[date, date]:
@@ -82,7 +81,7 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
         kinds={"duckdb", "sql"},
         metadata={"dagster/column_schema": _schema(table), "dagster/table_name": table.name},
     )
-    def _asset(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
+    def _asset(context: AssetExecutionContext, warehouse: WarehouseResource, annual: AnnualSettings) -> MaterializeResult:
         window = _window(context) if partitions_def else None
         thresholds = annual.thresholds()
         query = build_sql(thresholds, *(window or ()))
@@ -160,7 +159,7 @@ satisfaction_da_quarterly = _table_asset(
         "dagster/table_name": weighting.SUMMARY_TABLE,
     },
 )
-def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) -> MaterializeResult:
+def response_weights(context: AssetExecutionContext, warehouse: WarehouseResource) -> MaterializeResult:
     by_year = {}
     with warehouse.get_connection() as conn:
         for w in partition_windows(context, financial_year_partitions):
@@ -183,7 +182,7 @@ def response_weights(context: AssetExecutionContext, warehouse: DuckDBResource) 
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"csv"},
 )
-def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings) -> MaterializeResult:
+def hmicfrs_export(context: AssetExecutionContext, warehouse: WarehouseResource, annual: AnnualSettings) -> MaterializeResult:
     by_year = {}
     with warehouse.get_connection() as conn:
         for w in partition_windows(context, financial_year_partitions):
@@ -210,7 +209,7 @@ def hmicfrs_export(context: AssetExecutionContext, warehouse: DuckDBResource, an
     kinds={"html", "plotly"},
 )
 def annual_report(
-    context: AssetExecutionContext, warehouse: DuckDBResource, annual: AnnualSettings, survey: SurveySettings
+    context: AssetExecutionContext, warehouse: WarehouseResource, annual: AnnualSettings, survey: SurveySettings
 ) -> MaterializeResult:
     from vsat_assets.defs.annual import report  # plotly: imported when a report is built, not at load
 

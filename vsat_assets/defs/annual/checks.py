@@ -1,15 +1,17 @@
 """Asset checks of the annual outputs: sound estimates, honest bases, disclosure control, no personal data."""
 
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSeverity, MetadataValue, asset_check
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets.defs.annual import tables
 from vsat_assets.defs.annual.config import AnnualSettings
 from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import financial_year_of, financial_year_partitions
-from vsat_assets.warehouse import table_exists
+from vsat_assets.warehouse import WarehouseResource, table_exists
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 PERCENTAGES_IN_INTERVALS = "percentages_in_intervals"
 BASES_MATCH_RESPONSES = "bases_match_responses"
@@ -35,11 +37,11 @@ def _asset(table: tables.Table) -> str:
     return table.name.split(".")[1]
 
 
-def _count(conn: duckdb.DuckDBPyConnection, sql: str) -> int:
+def _count(conn: "duckdb.DuckDBPyConnection", sql: str) -> int:
     return conn.execute(sql).fetchone()[0]
 
 
-def out_of_interval_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table) -> int:
+def out_of_interval_rows(conn: "duckdb.DuckDBPyConnection", table: tables.Table) -> int:
     return _count(conn, f"""
         SELECT count(*) FROM {table.name}
         WHERE satisfied_pct IS NOT NULL AND NOT (
@@ -47,7 +49,7 @@ def out_of_interval_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table) -
             AND ci_low <= satisfied_pct + {_EPSILON} AND satisfied_pct <= ci_high + {_EPSILON})""")
 
 
-def small_published_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table, suppress: int) -> int:
+def small_published_rows(conn: "duckdb.DuckDBPyConnection", table: tables.Table, suppress: int) -> int:
     if table is tables.GAP:
         return _count(conn, f"""
             SELECT count(*) FROM {table.name}
@@ -61,7 +63,7 @@ def small_published_rows(conn: duckdb.DuckDBPyConnection, table: tables.Table, s
                                OR respondents IS NOT NULL OR effective_n IS NOT NULL))""")
 
 
-def base_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
+def base_mismatches(conn: "duckdb.DuckDBPyConnection") -> int:
     """Annual and DA monthly cells whose respondents differ from a recount of valid answers."""
     answers = tables.answers_sql()
     annual = f"""
@@ -83,7 +85,7 @@ def base_mismatches(conn: duckdb.DuckDBPyConnection) -> int:
     return _count(conn, annual) + (_count(conn, monthly) if table_exists(conn, tables.DA_MONTHLY.name) else 0)
 
 
-def personal_data_findings(conn: duckdb.DuckDBPyConnection) -> list[str]:
+def personal_data_findings(conn: "duckdb.DuckDBPyConnection") -> list[str]:
     """'table.column' names (never values) of marts columns named or holding like personal data."""
     columns = conn.execute(
         "SELECT table_name, column_name, data_type FROM information_schema.columns "
@@ -109,7 +111,7 @@ def personal_data_findings(conn: duckdb.DuckDBPyConnection) -> list[str]:
 def _interval_check(table: tables.Table):
     @asset_check(asset=_asset(table), name=PERCENTAGES_IN_INTERVALS, blocking=False,
                  description="Every published percentage is within 0-100 and inside its 95% interval.")
-    def _check(warehouse: DuckDBResource) -> AssetCheckResult:
+    def _check(warehouse: WarehouseResource) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
             failing = out_of_interval_rows(conn, table)
         return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
@@ -120,7 +122,7 @@ def _interval_check(table: tables.Table):
 def _small_cell_check(table: tables.Table):
     @asset_check(asset=_asset(table), name=NO_SMALL_PUBLISHED_CELLS, blocking=False,
                  description="No published (non-suppressed) figure rests on fewer respondents than the threshold.")
-    def _check(warehouse: DuckDBResource, annual: AnnualSettings) -> AssetCheckResult:
+    def _check(warehouse: WarehouseResource, annual: AnnualSettings) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
             failing = small_published_rows(conn, table, annual.suppress_threshold)
         return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
@@ -131,7 +133,7 @@ def _small_cell_check(table: tables.Table):
 @asset_check(asset="satisfaction_annual", name=BASES_MATCH_RESPONSES, blocking=False,
              description="Each cell's respondents equal the valid answers (codes 1-7) counted in marts.responses "
                          "(annual and domestic abuse monthly tables).")
-def bases_match_responses(warehouse: DuckDBResource) -> AssetCheckResult:
+def bases_match_responses(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         failing = base_mismatches(conn)
     return AssetCheckResult(passed=failing == 0, metadata={"failing_rows": failing})
@@ -141,7 +143,7 @@ def _personal_data_check(asset_name: str):
     @asset_check(asset=asset_name, name=NO_PERSONAL_DATA_IN_MARTS, blocking=True,
                  description="No marts column is named like personal data, and no marts text value looks like a UK "
                              "phone number or a crime reference.")
-    def _check(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+    def _check(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
             findings = personal_data_findings(conn)
         return AssetCheckResult(
@@ -158,7 +160,7 @@ def _personal_data_check(asset_name: str):
              partitions_def=financial_year_partitions,
              description="Every completed interview of the year weighted has a positive calibrated weight.")
 @each_partition
-def every_interview_weighted(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+def every_interview_weighted(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     year = financial_year_of(context.partition_time_window.start.date())
     with warehouse.get_connection() as conn:
         unweighted = conn.execute("""
@@ -173,7 +175,7 @@ def every_interview_weighted(context: AssetCheckExecutionContext, warehouse: Duc
 @asset_check(asset="response_weights", name=WEIGHTS_MEET_FRAME, blocking=False,
              description="The calibrated weights add up to the eligible victims within 5% per year and survey "
                          "(trimming can stop them on very small samples; the estimates are then less corrected).")
-def weights_meet_frame(warehouse: DuckDBResource) -> AssetCheckResult:
+def weights_meet_frame(warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         off_total = _count(conn, """
             SELECT count(*) FROM marts.weighting_summary s

@@ -20,16 +20,16 @@ change tests (Benjamini and Hochberg, 1995).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 import math
 from datetime import date
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.defs.annual.tables import ALL, ANNUAL, ESTIMATE_NAMES, GAP, Thresholds
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
     import numpy as np
+
 
 FDR = 0.05
 Cell = tuple[str, str]  # (survey_strand, area)

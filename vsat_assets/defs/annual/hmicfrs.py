@@ -12,11 +12,13 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.defs.annual.tables import ALL, ANNUAL, QUESTIONS
 from vsat_assets.atomic import write_atomically
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 COLUMNS = (
     "force_code", "financial_year", "question", "survey_strand", "area",

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable
-
-import duckdb
+from typing import TYPE_CHECKING, Callable
 
 from vsat_assets.defs.annual import design
 from vsat_assets.vocabulary import ALL, QUESTIONS
 from vsat_assets.warehouse import ensure_schemas, replace_window, transaction
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 RESPONSES = "marts.responses"
 

@@ -29,12 +29,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING, Mapping, Sequence
 
-import duckdb
-
 from vsat_assets.warehouse import ensure_schemas, replace_window
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
     import numpy as np
+
 
 MARGINS = ("stratum", "age_band", "ethnic_group")
 POOLED = "POOLED"

@@ -1,10 +1,10 @@
 """Checks that every victim of the month ends eligible or excluded, exactly once."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
+from vsat_assets.warehouse import WarehouseResource
 
 EVERY_VICTIM_CLASSIFIED_ONCE = "every_victim_classified_once"
 
@@ -17,7 +17,7 @@ EVERY_VICTIM_CLASSIFIED_ONCE = "every_victim_classified_once"
     description="Each victim of a raw report appears once, either eligible (with a survey_id) or with one reason.",
 )
 @each_partition
-def every_victim_classified_once(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+def every_victim_classified_once(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     window = context.partition_time_window
     params = [window.start.date(), window.end.date()]
     with warehouse.get_connection() as conn:

@@ -1,10 +1,9 @@
 """The contractor hand-off: the month's cohort as a CSV and manifest in the outbox."""
 
-from typing import TYPE_CHECKING
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import (
     AssetCheckResult,
     AssetExecutionContext,
@@ -15,7 +14,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from vsat_assets import settings
@@ -36,10 +34,12 @@ from vsat_assets.crash import crash_point
 from vsat_assets.sql_runner.partition_results import add_partition_metadata, check_events, partition_windows, partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.sql_runner.build import settled_message
-from vsat_assets.warehouse import ensure_schemas, table_exists, transaction
+from vsat_assets.warehouse import WarehouseResource, ensure_schemas, table_exists, transaction
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
     import polars as pl
+
 
 ALLOWED_COLUMNS_ONLY = "allowed_columns_only"
 MATCHES_COHORT = "file_matches_cohort"
@@ -72,7 +72,7 @@ def writing_is_sending(handoff: HandoffSettings, sftp: ContractorSftp) -> bool:
 
 
 def hand_off_month(
-    conn: duckdb.DuckDBPyConnection, month: date, handoff: HandoffSettings, mark_sent: bool | None = None
+    conn: "duckdb.DuckDBPyConnection", month: date, handoff: HandoffSettings, mark_sent: bool | None = None
 ) -> tuple[HandoffFile, Path]:
     """Write a sampling month's hand-off, log it and add its people to the contact history.
     `mark_sent` (default: handoff.mark_sent_on_write) logs the month as sent at once."""
@@ -136,7 +136,7 @@ def _cohort_query() -> str:
     ],
 )
 def contractor_handoff(
-    context: AssetExecutionContext, warehouse: DuckDBResource, handoff: HandoffSettings,
+    context: AssetExecutionContext, warehouse: WarehouseResource, handoff: HandoffSettings,
     contractor_sftp: ContractorSftp,
 ):
     if settings.pseudonym_key()[1]:
@@ -218,7 +218,7 @@ def retention_run_config(as_of: str) -> dict:
     ),
 )
 def retention_purge(
-    context: AssetExecutionContext, config: RetentionRun, warehouse: DuckDBResource, handoff: HandoffSettings,
+    context: AssetExecutionContext, config: RetentionRun, warehouse: WarehouseResource, handoff: HandoffSettings,
     contractor_sftp: ContractorSftp,
 ) -> MaterializeResult:
     as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()

@@ -3,11 +3,10 @@
 from datetime import date
 
 from dagster import AssetCheckResult, asset_check
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets.defs.handoff.assets import PERSONAL_DATA_PAST_RETENTION, HandoffSettings, RetentionRun, retention_purge
 from vsat_assets.defs.handoff.retention import overdue
-from vsat_assets.warehouse import table_exists
+from vsat_assets.warehouse import WarehouseResource, table_exists
 
 
 @asset_check(
@@ -17,7 +16,7 @@ from vsat_assets.warehouse import table_exists
     "Runs after each purge, and on its own from the UI to see whether the purge is keeping up.",
 )
 def no_personal_data_past_retention(
-    config: RetentionRun, warehouse: DuckDBResource, handoff: HandoffSettings
+    config: RetentionRun, warehouse: WarehouseResource, handoff: HandoffSettings
 ) -> AssetCheckResult:
     as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
     with warehouse.get_connection() as conn:

@@ -1,13 +1,12 @@
 """The hand-off file contract with the contractor (README, The contractor hand-off): layout, bytes, manifest."""
 
-from typing import TYPE_CHECKING
 import hashlib
 import io
 import json
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-
+from typing import TYPE_CHECKING
 
 from vsat_assets.atomic import write_atomically
 from vsat_assets.crash import crash_point

@@ -22,13 +22,15 @@ import hashlib
 import json
 from datetime import date, datetime
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.atomic import write_atomically
 from vsat_assets.defs.handoff.files import manifest_bytes, manifest_for, manifest_name
 from vsat_assets.defs.handoff.retention import remove_partials
 from vsat_assets.warehouse import transaction
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 
 class HandoffNeedsOperator(RuntimeError):
@@ -39,7 +41,7 @@ def _sha256(path: Path) -> str | None:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
 
 
-def log_intent(conn: duckdb.DuckDBPyConnection, month: date, rows: int, sha256: str, data_name: str,
+def log_intent(conn: "duckdb.DuckDBPyConnection", month: date, rows: int, sha256: str, data_name: str,
                data_sha256: str, layout_version: int, survey_ids_sql: str, params: list) -> None:
     """Step 1, in the caller's transaction. `survey_ids_sql` selects (person_key, survey_id, handed_off_on)
     of the version being written; earlier rows of the month stay until the mark (conservative)."""
@@ -61,7 +63,7 @@ def log_intent(conn: duckdb.DuckDBPyConnection, month: date, rows: int, sha256: 
     )
 
 
-def mark_written(conn: duckdb.DuckDBPyConnection, month: date, mark_sent: bool,
+def mark_written(conn: "duckdb.DuckDBPyConnection", month: date, mark_sent: bool,
                  survey_ids: list[str] | None = None) -> None:
     """Step 4. With the written version's `survey_ids`, an unsent month's contact history keeps only
     them: the people of an earlier, never-sent version were never contacted."""
@@ -86,7 +88,7 @@ def _ids_table(survey_ids: list[str]):
     return pa.table({"survey_id": pa.array(survey_ids, type=pa.string())})
 
 
-def recover_outbox(conn: duckdb.DuckDBPyConnection, outbox: Path, mark_sent: bool) -> dict:
+def recover_outbox(conn: "duckdb.DuckDBPyConnection", outbox: Path, mark_sent: bool) -> dict:
     """Settle every interrupted hand-off (see the module's docstring); returns the months finished,
     rolled back or withdrawn and the number of temporary files deleted."""
     done: dict = {"partial_files_deleted": remove_partials(outbox), "finished": [], "rolled_back": [], "withdrawn": []}

@@ -3,10 +3,12 @@
 
 from datetime import date, timedelta
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.defs.handoff.files import handoff_name
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 PERSONAL_COLUMNS = ("title", "forename", "surname", "phone_number")
 _HOLDS_PERSONAL = " OR ".join(f"{c} IS NOT NULL" for c in PERSONAL_COLUMNS)
@@ -27,7 +29,7 @@ def remove_partials(outbox: Path) -> int:
     return len(found)
 
 
-def purge(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:
+def purge(conn: "duckdb.DuckDBPyConnection", outbox: Path, as_of: date, retention_days: int) -> dict:
     """Blank personal columns and delete hand-off files past retention; returns what was done.
 
     The boundary is logged in ops.retention_log, which sampled_cohort reads: a rebuild of the
@@ -66,7 +68,7 @@ def purge(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_
             "partial_files_deleted": partials}
 
 
-def overdue(conn: duckdb.DuckDBPyConnection, outbox: Path, as_of: date, retention_days: int) -> dict:
+def overdue(conn: "duckdb.DuckDBPyConnection", outbox: Path, as_of: date, retention_days: int) -> dict:
     """Personal data still held past retention: what the retention check looks for."""
     cutoff = as_of - timedelta(days=retention_days)
     rows = conn.execute(

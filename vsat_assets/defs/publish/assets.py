@@ -15,7 +15,6 @@ from datetime import date
 from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets import lookups, settings
 from vsat_assets.crash import crash_point
@@ -23,6 +22,7 @@ from vsat_assets.defs.publish import extracts
 from vsat_assets.defs.publish.dictionary import TableDoc, marts_documentation
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_runner.models import sql_literal
+from vsat_assets.warehouse import WarehouseResource
 
 ANALYTICS_FILE = "analytics_file"
 DICTIONARY = "marts.data_dictionary"
@@ -132,7 +132,7 @@ def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
         ),
     )
     def analytics_file(
-        context: AssetExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+        context: AssetExecutionContext, warehouse: WarehouseResource, survey: SurveySettings
     ) -> MaterializeResult:
         target, folder = analytics_path(), extracts_path(date.today())
         with warehouse.get_connection() as conn:

@@ -1,11 +1,10 @@
 """Raw reports: a month of crimes and ASB incidents with victim details, from exports or the generator."""
 
-from typing import TYPE_CHECKING
 from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
@@ -16,7 +15,6 @@ from dagster import (
     TableSchema,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets.sql_project import sql_assets
 from vsat_assets import settings
@@ -32,10 +30,12 @@ from vsat_assets.partitions import monthly_partitions, months_in, next_month
 from vsat_assets.defs.raw_reports import checks
 from vsat_assets.defs.raw_reports.schema import layout, report_table_ddl
 from vsat_assets.resources import SurveySettings
-from vsat_assets.warehouse import ensure_schemas, replace_window, scalar
+from vsat_assets.warehouse import WarehouseResource, ensure_schemas, replace_window, scalar
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
     import polars as pl
+
 
 REPORTS_TABLE = "raw.reports"
 OFFENCES_TABLE = "raw.offences"
@@ -86,7 +86,7 @@ def _ensure_inside_month(frame: "pl.DataFrame", month: date, source: str) -> Non
 
 
 def load_reports(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     source: ReportSource,
     start: date,
     end: date,
@@ -135,13 +135,13 @@ def _report_schema() -> TableSchema:
     description="Offence codes of the records system and the survey strand each belongs to (empty: not surveyed).",
     metadata={"dagster/table_name": OFFENCES_TABLE},
 )
-def offence_catalogue(warehouse: DuckDBResource) -> MaterializeResult:
+def offence_catalogue(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         rows = load_offences(conn)
     return MaterializeResult(metadata={"dagster/row_count": rows})
 
 
-def load_offences(conn: duckdb.DuckDBPyConnection) -> int:
+def load_offences(conn: "duckdb.DuckDBPyConnection") -> int:
     from vsat_assets.defs.raw_reports.generator import load_offence_catalogue
 
     ensure_schemas(conn)
@@ -166,7 +166,7 @@ def load_offences(conn: duckdb.DuckDBPyConnection) -> int:
 )
 def raw_reports(
     context: AssetExecutionContext,
-    warehouse: DuckDBResource,
+    warehouse: WarehouseResource,
     report_source: ReportSource,
     survey: SurveySettings,
 ):
@@ -187,7 +187,7 @@ def raw_reports(
     yield from check_events(context, "raw_reports", check_results)
 
 
-def _month_metadata(conn: duckdb.DuckDBPyConnection, window: PartitionWindow, per_month: dict[str, int]) -> dict:
+def _month_metadata(conn: "duckdb.DuckDBPyConnection", window: PartitionWindow, per_month: dict[str, int]) -> dict:
     per_type = conn.execute(
         f"""SELECT record_type, count(*) FROM {REPORTS_TABLE}
             WHERE report_date >= ? AND report_date < ? GROUP BY ALL ORDER BY ALL""",

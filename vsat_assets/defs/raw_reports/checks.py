@@ -1,14 +1,17 @@
 """Data-quality checks on raw reports, run inside the asset on the window it wrote."""
 
 from datetime import date
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import AssetCheckResult, AssetCheckSeverity
 
 from vsat_assets.sql_runner.partition_results import partitioned_check_spec
 from vsat_assets.partitions import monthly_partitions
 from vsat_assets.defs.raw_reports.schema import stored_columns
 from vsat_assets.vocabulary import RECORD_TYPES
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 ASSET = "raw_reports"
 COLUMNS_AND_TYPES = "columns_and_types"
@@ -35,7 +38,7 @@ RAW_REPORT_CHECK_SPECS = [
 
 
 def evaluate(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     start: date,
     end: date,
     areas: tuple[str, ...],

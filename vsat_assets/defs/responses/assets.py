@@ -1,10 +1,9 @@
 """Survey responses: the contractor's returns for a sampling month, checked, linked and stored."""
 
-from typing import TYPE_CHECKING
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import duckdb
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -16,7 +15,6 @@ from dagster import (
     MetadataValue,
     asset,
 )
-from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from vsat_assets.sql_project import sql_assets
@@ -34,10 +32,12 @@ from vsat_assets.defs.responses.returns import (
     triage_sql,
 )
 from vsat_assets.defs.sampling.opt_outs import record_contractor_opt_outs
-from vsat_assets.warehouse import ensure_schemas, scalar, table_exists, transaction
+from vsat_assets.warehouse import WarehouseResource, ensure_schemas, scalar, table_exists, transaction
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
     import polars as pl
+
 
 RESPONSES_TABLE = "staging.survey_responses"
 QUARANTINE_TABLE = "ops.returns_quarantine"
@@ -59,7 +59,7 @@ class ContractorInbox(ConfigurableResource):
         return Path(self.inbox) if self.inbox else settings.data_dir() / "inbox"
 
 
-def ingest_month(conn: duckdb.DuckDBPyConnection, month: date, returned: "pl.DataFrame") -> tuple[int, dict, int]:
+def ingest_month(conn: "duckdb.DuckDBPyConnection", month: date, returned: "pl.DataFrame") -> tuple[int, dict, int]:
     """Store a month's returned rows (accepted or quarantined) and its opt-outs, inside the caller's
     transaction, after its window was emptied; returns (accepted, faults by reason, new opt-outs)."""
     name = returns_name(month)
@@ -84,7 +84,7 @@ def ingest_month(conn: duckdb.DuckDBPyConnection, month: date, returned: "pl.Dat
     return accepted, faults, opted_out
 
 
-def record_opt_outs(conn: duckdb.DuckDBPyConnection, file: str) -> int:
+def record_opt_outs(conn: "duckdb.DuckDBPyConnection", file: str) -> int:
     """Every OPT_OUT of the triaged file joins the register, whatever else is wrong with its row
     (a duplicate, a missing or impossible interview date, stray answers): the row's faults still
     go to the quarantine, but the person's wish is honoured."""
@@ -105,7 +105,7 @@ class ReturnsWouldDropResponses(ReturnsFileError):
     """A replacement returns file would lose responses already stored."""
 
 
-def stored_before(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> None:
+def stored_before(conn: "duckdb.DuckDBPyConnection", start: date, end: date) -> None:
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE responses_stored_before AS SELECT sampling_month, survey_id
             FROM {RESPONSES_TABLE} WHERE sampling_month >= ? AND sampling_month < ?""",
@@ -113,7 +113,7 @@ def stored_before(conn: duckdb.DuckDBPyConnection, start: date, end: date) -> No
     )
 
 
-def refuse_dropping_responses(conn: duckdb.DuckDBPyConnection) -> None:
+def refuse_dropping_responses(conn: "duckdb.DuckDBPyConnection") -> None:
     """Raise if a stored response of the window is not among the ones just ingested."""
     dropped = conn.execute(
         f"""SELECT b.sampling_month, count(*) FILTER (WHERE r.survey_id IS NULL), count(*)
@@ -149,7 +149,7 @@ def store_returns(conn, start: date, end: date, windows, files: dict, config: Re
     return ingested
 
 
-def honour_opt_outs_of_rejected(conn: duckdb.DuckDBPyConnection, inbox: Path, months: list[date]) -> None:
+def honour_opt_outs_of_rejected(conn: "duckdb.DuckDBPyConnection", inbox: Path, months: list[date]) -> None:
     prepare_tables(conn)
     if not table_exists(conn, "intermediate.sampling_frame"):
         return
@@ -158,7 +158,7 @@ def honour_opt_outs_of_rejected(conn: duckdb.DuckDBPyConnection, inbox: Path, mo
             record_salvaged_opt_outs(conn, month, opt_outs_in_rejected_file(inbox, month))
 
 
-def record_salvaged_opt_outs(conn: duckdb.DuckDBPyConnection, month: date, survey_ids: list[str]) -> int:
+def record_salvaged_opt_outs(conn: "duckdb.DuckDBPyConnection", month: date, survey_ids: list[str]) -> int:
     """The opt-outs of a file rejected whole (see opt_outs_in_rejected_file), dated from the window."""
     import polars as pl
     conn.register("salvaged_opt_outs", pl.DataFrame({"survey_id": survey_ids}, schema={"survey_id": pl.String}).to_arrow())
@@ -168,7 +168,7 @@ def record_salvaged_opt_outs(conn: duckdb.DuckDBPyConnection, month: date, surve
     return added
 
 
-def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
+def prepare_tables(conn: "duckdb.DuckDBPyConnection") -> None:
     ensure_schemas(conn)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {RESPONSES_TABLE} ({_RESPONSE_COLUMNS})")
 
@@ -193,7 +193,7 @@ def prepare_tables(conn: duckdb.DuckDBPyConnection) -> None:
     ],
 )
 def survey_responses(
-    context: AssetExecutionContext, config: ReturnsRun, warehouse: DuckDBResource, contractor_inbox: ContractorInbox
+    context: AssetExecutionContext, config: ReturnsRun, warehouse: WarehouseResource, contractor_inbox: ContractorInbox
 ):
     window = context.partition_time_window
     start, end = window.start.date(), window.end.date()

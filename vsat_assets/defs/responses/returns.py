@@ -1,17 +1,16 @@
 """The contractor's returns file (README, The contractor stand-in and the returns): file-level validation and row triage."""
 
-from typing import TYPE_CHECKING
 import csv
 import io
 from datetime import date
 from pathlib import Path
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.csv_files import FileContentError, check_columns, check_no_control_characters, read_csv_as_strings
 from vsat_assets.vocabulary import INTERVIEWED_OUTCOMES, OUTCOMES, QUESTIONS
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
     import polars as pl
 
 RETURNS_COLUMNS = ("survey_id", "outcome", "interview_date", *QUESTIONS)
@@ -67,7 +66,7 @@ def opt_outs_in_rejected_file(inbox: Path, month: date) -> list[str]:
     })
 
 
-def check_month(conn: duckdb.DuckDBPyConnection, file: str, month: date) -> None:
+def check_month(conn: "duckdb.DuckDBPyConnection", file: str, month: date) -> None:
     """Reject a file that answers another month's hand-off (`incoming_returns` must be registered)."""
     this_month, other_month = conn.execute(
         """SELECT count(*) FILTER (WHERE f.report_month = $month),

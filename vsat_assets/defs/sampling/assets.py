@@ -6,11 +6,10 @@ a request holds a name and a phone number.
 """
 
 from dagster import MaterializeResult, MetadataValue, asset
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets.sql_project import sql_assets
 from vsat_assets.defs.sampling.opt_outs import REGISTER
-from vsat_assets.warehouse import ensure_schemas
+from vsat_assets.warehouse import WarehouseResource, ensure_schemas
 
 
 @asset(
@@ -23,7 +22,7 @@ from vsat_assets.warehouse import ensure_schemas
     ),
     metadata={"dagster/table_name": REGISTER},
 )
-def opt_out_register(warehouse: DuckDBResource) -> MaterializeResult:
+def opt_out_register(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
         by_channel = dict(conn.execute(f"SELECT channel, count(*) FROM {REGISTER} GROUP BY ALL").fetchall())

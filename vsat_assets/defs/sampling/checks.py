@@ -1,12 +1,12 @@
 """Checks on the sample: rates, weights, exclusions, windows. Blocking ones stop the hand-off."""
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
-from dagster_duckdb import DuckDBResource
 
 from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
 from vsat_assets.resources import SurveySettings
 from vsat_assets.vocabulary import SURVEY_STRANDS
+from vsat_assets.warehouse import WarehouseResource
 
 STRATUM_RATES = "stratum_rates_on_target"
 NO_OPTED_OUT_OR_RECENT = "no_opted_out_or_recently_surveyed"
@@ -24,7 +24,7 @@ def _window(context: AssetCheckExecutionContext) -> list:
 @asset_check(asset="sampling_frame", name=STRATUM_RATES, partitions_def=monthly_partitions, blocking=True,
              description="In every stratum the sample is round(rate x eligible) (at least one), and no more.")
 @each_partition
-def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         off_target = conn.execute(
             f"""SELECT {STRATUM}, strftime(report_month, '%Y-%m') AS month,
@@ -46,7 +46,7 @@ def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: Duck
                          "is unsent), or was handed off within recontact_months months before or after it.")
 @each_partition
 def no_opted_out_or_recently_surveyed(
-    context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, survey: SurveySettings
 ) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         opted_out, recent = conn.execute(
@@ -79,7 +79,7 @@ def no_opted_out_or_recently_surveyed(
 @asset_check(asset="sampled_cohort", name=WEIGHTS_ADD_UP, partitions_def=monthly_partitions, blocking=True,
              description="In each stratum the design weights of the sampled add up to the stratum's eligible count.")
 @each_partition
-def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: DuckDBResource) -> AssetCheckResult:
+def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
         wrong = conn.execute(
             f"""WITH frame AS (
@@ -102,7 +102,7 @@ def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: D
              description="Great Expectations suite: uniqueness, value sets, ranges and formats of the cohort.")
 @each_partition
 def cohort_expectations(
-    context: AssetCheckExecutionContext, warehouse: DuckDBResource, survey: SurveySettings
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, survey: SurveySettings
 ) -> AssetCheckResult:
     from vsat_assets.expectations import validate
 

@@ -1,11 +1,13 @@
 """The opt-out register: who asked never to be surveyed again. Entries are only ever added."""
 
 from datetime import date
-
-import duckdb
+from typing import TYPE_CHECKING
 
 from vsat_assets.privacy import normalise_uk_phone, pseudonym
 from vsat_assets.warehouse import table_exists
+
+if TYPE_CHECKING:  # imported where used: not at code-location load
+    import duckdb
 
 REGISTER = "ops.opt_out_register"
 
@@ -34,7 +36,7 @@ def _add(conn, person: str | None, phone: str | None, on: date, channel: str, so
 
 
 def record_direct_request(
-    conn: duckdb.DuckDBPyConnection,
+    conn: "duckdb.DuckDBPyConnection",
     key: bytes,
     *,
     surname: str,
@@ -66,7 +68,7 @@ def record_direct_request(
     return added
 
 
-def record_contractor_opt_outs(conn: duckdb.DuckDBPyConnection, opt_outs_sql: str, source: str) -> int:
+def record_contractor_opt_outs(conn: "duckdb.DuckDBPyConnection", opt_outs_sql: str, source: str) -> int:
     """Add the people behind a returns file's OPT_OUT outcomes, by person and by phone.
 
     `opt_outs_sql` returns (survey_id, interview_date); any survey_id of a sampled victim counts,
