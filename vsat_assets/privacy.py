@@ -20,7 +20,6 @@ import hashlib
 import hmac
 import re
 import secrets
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # polars and duckdb are imported where used: not at code-location load
