@@ -132,7 +132,7 @@ class WarehouseResource(ConfigurableResource):
     def _connect(self):
         import duckdb
         config = {"custom_user_agent": "dagster", **self.connection_config}
-        for attempt in range(10):  # another process closing the file: retry briefly, as DuckDBResource does
+        for attempt in range(10):  # another process closing the file: retry a few times, as DuckDBResource does
             try:
                 return duckdb.connect(self.database, read_only=False, config=config)
             except (RuntimeError, duckdb.IOException):
