@@ -124,6 +124,10 @@ def register_pseudonym_function(
     import pyarrow.compute as pc
 
     h = _hasher(key)
+    # pa.array imports pandas the first time it runs. Let that happen here, on this thread: in a
+    # DuckDB worker thread, an import that compiles code can corrupt Python 3.11's parser state
+    # ("AST constructor recursion depth mismatch" at the next compile).
+    pa.array([None], type=pa.string())
 
     def _udf(a, b):  # pyarrow arrays in, one out
         for col in (a, b):

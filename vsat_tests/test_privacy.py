@@ -279,3 +279,23 @@ def test_connections_to_one_file_keep_their_own_pseudonym_function(tmp_path):
     assert second.execute("SELECT vsat_pseudonym('a', 'b')").fetchone()[0] == pseudonym(other_key, "a", "b")
     second.close()
     third.close()
+
+
+def test_the_pseudonym_function_imports_nothing_in_duckdbs_worker_threads():
+    """An import inside a DuckDB worker thread (pyarrow loads pandas on first use) can corrupt
+    Python 3.11's parser state, and a later import then fails with "AST constructor recursion
+    depth mismatch": everything the function needs is loaded when it is registered."""
+    script = """
+import sys, duckdb
+from vsat_assets.privacy import register_pseudonym_function
+conn = duckdb.connect()
+register_pseudonym_function(conn, b"k" * 32)
+before = set(sys.modules)
+conn.execute("SELECT count(DISTINCT vsat_pseudonym(i::VARCHAR, 'x')) FROM range(300000) t(i)").fetchall()
+print(sorted(set(sys.modules) - before))
+"""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
