@@ -52,7 +52,7 @@ def run_dagster(scale: dict, first: str, last: str) -> dict:
     def run(job_name, **partitions):
         started = time.perf_counter()
         with DagsterInstance.ephemeral() as instance:
-            result = scaled.get_job_def(job_name).execute_in_process(instance=instance, **partitions)
+            result = scaled.resolve_job_def(job_name).execute_in_process(instance=instance, **partitions)
             assert result.success, f"{job_name} failed"
             for step in instance.get_run_step_stats(result.run_id):
                 stages[step.step_key] = round(step.end_time - step.start_time, 2)

@@ -50,7 +50,7 @@ def run_job(instance: DagsterInstance, job_name: str, first: str | None = None, 
         partitions = {"tags": {RANGE_START: first, RANGE_END: last}}
     elif first:
         partitions = {"partition_key": first}
-    result = defs.get_job_def(job_name).execute_in_process(
+    result = defs.resolve_job_def(job_name).execute_in_process(
         instance=instance, raise_on_error=False, run_config={**QUIET, **(run_config or {})}, **partitions,
     )
     if not result.success:

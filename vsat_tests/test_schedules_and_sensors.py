@@ -310,7 +310,7 @@ def repository(defs):
 
 @pytest.mark.parametrize("job_name", JOB_NAMES)
 def test_every_job_resolves(defs, job_name: str):
-    job = defs.get_job_def(job_name)
+    job = defs.resolve_job_def(job_name)
 
     assert job.name == job_name
     assert job.asset_layer.selected_asset_keys, f"{job_name} selects no asset"
@@ -331,7 +331,7 @@ JOB_ASSETS = {
 
 @pytest.mark.parametrize("job_name", JOB_NAMES)
 def test_each_job_selects_its_slice_of_the_lineage(defs, job_name: str):
-    selected = {k.to_user_string() for k in defs.get_job_def(job_name).asset_layer.selected_asset_keys}
+    selected = {k.to_user_string() for k in defs.resolve_job_def(job_name).asset_layer.selected_asset_keys}
     assert selected == JOB_ASSETS[job_name]
 
 
@@ -344,7 +344,7 @@ def test_jobs_do_not_follow_asset_groups(defs, repository):
         asset_checks=defs.asset_checks, jobs=defs.jobs, resources=defs.resources,
     )
     for job_name in JOB_NAMES:
-        selected = {k.to_user_string() for k in regrouped.get_job_def(job_name).asset_layer.selected_asset_keys}
+        selected = {k.to_user_string() for k in regrouped.resolve_job_def(job_name).asset_layer.selected_asset_keys}
         assert selected == JOB_ASSETS[job_name], job_name
 
 
@@ -369,14 +369,14 @@ def test_the_repository_loads_with_every_job_schedule_and_sensor(repository):
 )
 def test_each_schedules_partition_exists_in_its_jobs_partitions(defs, schedule, scheduled):
     request = _single_request(schedule(build_schedule_context(scheduled_execution_time=scheduled)))
-    job = defs.get_job_def(schedule.job_name)
+    job = defs.resolve_job_def(schedule.job_name)
 
     assert job.partitions_def is not None
     assert request.partition_key in job.partitions_def.get_partition_keys(current_time=scheduled)
 
 
 def test_the_sensors_partitions_are_its_jobs_partitions(defs):
-    job = defs.get_job_def(contractor_returns_sensor.job_name)
+    job = defs.resolve_job_def(contractor_returns_sensor.job_name)
 
     assert job.partitions_def == monthly_partitions
 
@@ -385,5 +385,5 @@ def test_retention_schedules_run_config_is_valid_for_its_job(defs):
     request = _single_request(retention_schedule(build_schedule_context(scheduled_execution_time=_at(2026, 6, 15, 2))))
 
     # As the daemon does before launching: the run config must type-check against the job.
-    validated = validate_run_config(defs.get_job_def("retention_job"), request.run_config)
+    validated = validate_run_config(defs.resolve_job_def("retention_job"), request.run_config)
     assert validated["ops"]["retention_purge"]["config"]["as_of"] == "2026-06-15"
