@@ -244,3 +244,9 @@ def test_report_prints_to_pdf_with_every_chart_whole(two_full_years, tmp_path):
         title = title.encode().decode("unicode_escape")
         on = [i for i, p in enumerate(pages) if title[:40] in " ".join(p.split())]
         assert on and any(f"{caption}:" in pages[i] for i in on), (title, caption)
+
+
+def test_a_partial_rolling_period_is_never_called_12_months_in_the_chart(built):
+    page, _ = _report(built)
+    chart = page.split('id="rolling"')[1].split('id="table-rolling"')[0]
+    assert "(partial)" in chart and "12 months to %{x}" not in chart and "12 months to 2 months" not in chart

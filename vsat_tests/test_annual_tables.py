@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from vsat_assets.defs.annual import checks, disclosure, tables
-from vsat_assets.defs.annual.stats import Z95
+from vsat_assets.defs.annual.design import Z95
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
 from vsat_assets.sql_runner.build import build_model

@@ -202,7 +202,7 @@ def hmicfrs_export(context: AssetExecutionContext, warehouse: WarehouseResource,
     "offline, prints to PDF): headlines, year on year, a monthly control chart, each question by strand and area, "
     "the ethnic-minority gap, the domestic abuse survey on rolling quarters and the funnel, every chart with its "
     "data table. Method: docs/method.md.",
-    deps=["satisfaction_annual", "satisfaction_gap", "satisfaction_rolling", "satisfaction_da_monthly",
+    deps=["satisfaction_annual", "satisfaction_gap", "satisfaction_rolling", "satisfaction_da_quarterly",
           "survey_funnel"],
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),

@@ -27,7 +27,8 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from vsat_assets.defs.annual.stats import Z95
+
+Z95 = 1.959964  # two-sided 95% normal quantile
 
 VALID = "code between 1 and 7"
 SATISFIED = "code between 1 and 3"

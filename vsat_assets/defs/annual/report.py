@@ -23,8 +23,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from vsat_assets import settings
-from vsat_assets.defs.annual.stats import satisfaction_sql_select
-from vsat_assets.defs.annual.tables import ALL, ANNUAL, GAP, QUESTIONS, ROLLING, answers_sql
+from vsat_assets.defs.annual.tables import ALL, ANNUAL, DA_QUARTERLY, GAP, QUESTIONS, ROLLING
 from vsat_assets.lookups import label
 from vsat_assets.vocabulary import QUESTION_PHRASES
 
@@ -433,14 +432,15 @@ def _rolling_section(rolling: list[dict], low_base: int, suppress: int) -> Secti
     shown = [r for r in rolling if _shown(r)]
     pct = [r["satisfied_pct"] for r in shown]
     fig = go.Figure(go.Scatter(
-        x=[r["label"].replace("12 months to ", "") for r in shown], y=pct, mode="lines+markers", name="Whole experience",
+        x=[f"{r['period_end']:%b %Y}" for r in shown], y=pct, mode="lines+markers", name="Whole experience",
         marker=dict(size=9, color=COLOURS[0], symbol=["circle-open" if r["months_covered"] < 12 else "circle"
                                                        for r in shown]),
         error_y=dict(type="data", symmetric=False, array=[r["ci_high"] - p for r, p in zip(shown, pct)],
                      arrayminus=[p - r["ci_low"] for r, p in zip(shown, pct)], thickness=1.5),
-        hovertemplate="12 months to %{x}: %{y:.1f}%<extra></extra>",
+        customdata=[r["label"] for r in shown],
+        hovertemplate="%{customdata}: %{y:.1f}%<extra></extra>",
     ))
-    fig.update_xaxes(type="category", title_text="12 months to")
+    fig.update_xaxes(type="category", title_text="Period ending")
     fig.update_yaxes(title_text="% satisfied, with 95% interval",
                      range=_axis_range([r["ci_low"] for r in shown], [r["ci_high"] for r in shown]))
     _layout(fig, "Whole experience over rolling 12 months, general survey", 400)
@@ -464,16 +464,10 @@ def _quarter_label(end: date) -> str:
 
 
 def _domestic_abuse_section(conn, year_start: date, year_end: date, low_base: int, suppress: int) -> Section | None:
-    answers = answers_sql(f"survey_strand = 'DOMESTIC_ABUSE' AND month_start < DATE '{year_end}'")
-    stats = satisfaction_sql_select("a.code", "a.design_weight", low_base_threshold=low_base,
-                                    suppress_threshold=suppress)
-    rows = _rows(conn, f"""
-        WITH ends AS (SELECT unnest(generate_series(?::DATE, ?::DATE - INTERVAL 1 MONTH, INTERVAL 1 MONTH))::DATE AS period_end)
-        SELECT e.period_end, count(DISTINCT a.month_start) AS months_covered, {stats}
-        FROM ends e JOIN ({answers}) a
-          ON a.question = 'whole_experience' AND a.month_start > e.period_end - INTERVAL 3 MONTH
-         AND a.month_start <= e.period_end
-        GROUP BY e.period_end ORDER BY e.period_end""", [year_start, year_end])
+    # The mart's quarters, so the report shows exactly what disclosure control published (a quarter
+    # holding a suppressed month is suppressed there too).
+    rows = _rows(conn, f"SELECT * FROM {DA_QUARTERLY.name} WHERE question = 'whole_experience' "
+                       "AND period_end >= ? AND period_end < ? ORDER BY period_end", [year_start, year_end])
     if not rows:
         return None
     shown = [r for r in rows if _shown(r)]
