@@ -152,6 +152,34 @@ class WarehouseResource(ConfigurableResource):
                 conn.close()
 
 
+class MissingWarehouseError(FileNotFoundError):
+    """A command-line tool pointed at a warehouse that does not exist (e.g. a mistyped VSAT_DATA_DIR)."""
+
+
+def existing_warehouse(path: str | Path | None = None) -> Path:
+    """The warehouse file, which must already exist: command-line tools never create one, so a
+    mistyped VSAT_DATA_DIR cannot send an opt-out (or a `sent`) to a new, empty warehouse."""
+    path = Path(path or settings.warehouse_path())
+    if not path.is_file():
+        raise MissingWarehouseError(
+            f"{path}: no warehouse there (check VSAT_DATA_DIR; a warehouse is made by the monthly job "
+            "or `make demo`, never by a command-line tool)")
+    return path
+
+
+@contextmanager
+def open_existing_warehouse(path: str | Path | None = None) -> "Iterator[duckdb.DuckDBPyConnection]":
+    """A writer connection to an existing warehouse, under the writer lock; MissingWarehouseError
+    (and nothing created on disk, not even the lock file) when there is none."""
+    import duckdb
+
+    path = existing_warehouse(path)
+    with writer_lock(path):
+        existing_warehouse(path)  # removed while this tool waited for the lock: still create nothing
+        with duckdb.connect(str(path)) as conn:
+            yield conn
+
+
 def warehouse_resource(path: str | None = None) -> WarehouseResource:
     return WarehouseResource(
         database=str(path or settings.warehouse_path()),

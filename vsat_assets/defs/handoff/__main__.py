@@ -16,8 +16,8 @@ from datetime import datetime
 
 import duckdb
 
-from vsat_assets import cli, settings
-from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
+from vsat_assets import cli
+from vsat_assets.warehouse import ensure_schemas, open_existing_warehouse, transaction
 
 
 def _month(text: str):
@@ -27,13 +27,15 @@ def _month(text: str):
         raise argparse.ArgumentTypeError(f"{text!r} is not a month (expected YYYY-MM)") from None
 
 
-def mark_sent(conn: duckdb.DuckDBPyConnection, month) -> str | None:
-    """Record the month as sent; an error message, or None."""
-    updated = conn.execute(
-        "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, current_timestamp) WHERE sampling_month = ?",
-        [month],
-    ).fetchall()[0][0]
-    return None if updated else f"no hand-off has been written for {month:%Y-%m}"
+def mark_sent(conn: duckdb.DuckDBPyConnection, month) -> tuple[str | None, str]:
+    """Record the month as sent: (an error message or None, what was done)."""
+    logged = conn.execute("SELECT sent_at FROM ops.handoff_log WHERE sampling_month = ?", [month]).fetchall()
+    if not logged:
+        return f"no hand-off has been written for {month:%Y-%m}", ""
+    if logged[0][0] is not None:
+        return None, f"hand-off {month:%Y-%m} was already recorded as sent on {logged[0][0]:%Y-%m-%d %H:%M}: nothing changed"
+    conn.execute("UPDATE ops.handoff_log SET sent_at = current_timestamp WHERE sampling_month = ?", [month])
+    return None, f"hand-off {month:%Y-%m} recorded as sent"
 
 
 def reopen(conn: duckdb.DuckDBPyConnection, month, reason: str, by: str) -> str | None:
@@ -67,12 +69,10 @@ def main(argv: list[str] | None = None) -> int:
     reopened.add_argument("month", type=_month, help="YYYY-MM")
     reopened.add_argument("--reason", required=True, help="why, e.g. the contractor's withdrawal reference")
     args = parser.parse_args(argv)
-    if not settings.warehouse_path().exists():
-        raise FileNotFoundError(f"{settings.warehouse_path()}: no warehouse yet (run the monthly job first)")
-    with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
+    with open_existing_warehouse() as conn:
         ensure_schemas(conn)
         if args.command == "sent":
-            error, done = mark_sent(conn, args.month), f"hand-off {args.month:%Y-%m} recorded as sent"
+            error, done = mark_sent(conn, args.month)
         else:
             error = reopen(conn, args.month, args.reason, getpass.getuser())
             done = (f"{args.month:%Y-%m} re-opened: its next run draws and hands it off again "

@@ -31,7 +31,7 @@ from vsat_assets.defs.responses.returns import (
     returns_name,
     triage_sql,
 )
-from vsat_assets.defs.sampling.opt_outs import record_contractor_opt_outs
+from vsat_assets.defs.sampling.opt_outs import record_contractor_opt_outs, register_changed
 from vsat_assets.warehouse import WarehouseResource, ensure_schemas, scalar, table_exists, transaction
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
@@ -149,13 +149,13 @@ def store_returns(conn, start: date, end: date, windows, files: dict, config: Re
     return ingested
 
 
-def honour_opt_outs_of_rejected(conn: "duckdb.DuckDBPyConnection", inbox: Path, months: list[date]) -> None:
+def honour_opt_outs_of_rejected(conn: "duckdb.DuckDBPyConnection", inbox: Path, months: list[date]) -> int:
+    """The new register entries from the opt-outs of the window's rejected files."""
     prepare_tables(conn)
     if not table_exists(conn, "intermediate.sampling_frame"):
-        return
+        return 0
     with transaction(conn):
-        for month in months:
-            record_salvaged_opt_outs(conn, month, opt_outs_in_rejected_file(inbox, month))
+        return sum(record_salvaged_opt_outs(conn, month, opt_outs_in_rejected_file(inbox, month)) for month in months)
 
 
 def record_salvaged_opt_outs(conn: "duckdb.DuckDBPyConnection", month: date, survey_ids: list[str]) -> int:
@@ -207,7 +207,8 @@ def survey_responses(
     except ReturnsFileError:
         # The file is refused, but the opt-outs it carries are honoured all the same.
         with warehouse.get_connection() as conn:
-            honour_opt_outs_of_rejected(conn, inbox, [w.start for w in windows])
+            if salvaged := honour_opt_outs_of_rejected(conn, inbox, [w.start for w in windows]):
+                context.log_event(register_changed(conn, salvaged, "the OPT_OUT rows of a rejected returns file"))
         raise
     with warehouse.get_connection() as conn:
         # Each month's own figures and check results, also when one run ingests a range of months.
@@ -233,6 +234,8 @@ def survey_responses(
                 AssetCheckResult(check_name=EVERY_RESPONSE_LINKED, passed=unlinked == 0,
                                  metadata={"unlinked_responses": unlinked}),
             ]
+        if opted_out_in_run := sum(n for _, _, n in ingested.values()):
+            context.log_event(register_changed(conn, opted_out_in_run, "the contractor's returns (OPT_OUT)"))
     add_partition_metadata(context, metadata)
     yield MaterializeResult(metadata={"rows_accepted_in_run": sum(a for a, _, _ in ingested.values())})
     yield from check_events(context, "survey_responses", checks)

@@ -4,16 +4,39 @@
 
 Waits for any run writing the warehouse to finish its step (the writer lock), then
 adds the entry. Nothing of the request is printed or logged, and only keyed hashes are stored.
+The warehouse must exist (a mistyped VSAT_DATA_DIR is an error, never a new empty register), and
+the change is recorded on the Dagster instance as a materialization of `opt_out_register`.
 """
 
+import os
 from datetime import date
-
-import duckdb
+from pathlib import Path
 
 from vsat_assets import cli, settings
 from vsat_assets.keys import check_against_warehouse
-from vsat_assets.defs.sampling.opt_outs import record_direct_request
-from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
+from vsat_assets.defs.sampling.opt_outs import record_direct_request, register_changed, usable_phone
+from vsat_assets.warehouse import ensure_schemas, open_existing_warehouse, transaction
+
+
+def dagster_home() -> Path:
+    """The instance the UI and the daemon use: DAGSTER_HOME, or the Makefile's default beside the data."""
+    return Path(os.environ.get("DAGSTER_HOME") or settings.data_dir() / "dagster_home")
+
+
+def report_to_dagster(event) -> str | None:
+    """Record `event` on the Dagster instance; a note for the operator when there is none to record it on."""
+    from dagster import DagsterInstance
+
+    home = dagster_home()
+    if not home.is_dir():
+        return (f"note: no Dagster instance at {home} (set DAGSTER_HOME): the UI shows the register's new count "
+                "after its next materialization")
+    try:
+        with DagsterInstance.from_config(str(home)) as instance:
+            instance.report_runless_asset_event(event)
+    except Exception as error:  # noqa: BLE001 - the opt-out is recorded either way; say what was not
+        return f"note: the register has it, but the Dagster instance at {home} was not told: {cli.one_line(error)}"
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +46,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--received-on", type=date.fromisoformat, default=date.today())
     parser.add_argument("--reference", default="")
     args = parser.parse_args(argv)
+    usable_phone(args.phone)  # a bad number is refused before anything is opened
     ring = settings.key_ring()
-    with writer_lock(settings.warehouse_path()), duckdb.connect(str(settings.warehouse_path())) as conn:
+    with open_existing_warehouse() as conn:
         ensure_schemas(conn)
         with transaction(conn):
             check_against_warehouse(conn, ring)
@@ -32,7 +56,10 @@ def main(argv: list[str] | None = None) -> int:
                 conn, ring.current, surname=args.surname, phone=args.phone,
                 received_on=args.received_on, reference=args.reference,
             )
+        event = register_changed(conn, added, "an emailed request (python -m vsat_assets.defs.sampling)")
     print(f"opt-out recorded: {added} new register entries" if added else "already on the register")
+    if added and (note := report_to_dagster(event)):
+        print(note)
     return 0
 
 

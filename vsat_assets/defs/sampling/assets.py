@@ -5,10 +5,10 @@ with run config: a run's config is kept in Dagster's run storage and shown in th
 a request holds a name and a phone number.
 """
 
-from dagster import MaterializeResult, MetadataValue, asset
+from dagster import MaterializeResult, asset
 
 from vsat_assets.sql_project import sql_assets
-from vsat_assets.defs.sampling.opt_outs import REGISTER
+from vsat_assets.defs.sampling.opt_outs import REGISTER, register_metadata
 from vsat_assets.warehouse import WarehouseResource, ensure_schemas
 
 
@@ -18,17 +18,16 @@ from vsat_assets.warehouse import WarehouseResource, ensure_schemas
     description=(
         "Victims who asked never to be surveyed again, from the contractor's returns (OPT_OUT) "
         "and from emailed requests; matched on person and on normalised phone, held for ever. "
-        "Stores keyed hashes only. Add an emailed request with `python -m vsat_assets.defs.sampling`."
+        "Stores keyed hashes only. Add an emailed request with `python -m vsat_assets.defs.sampling`. "
+        "Each change (that command, OPT_OUT returns) is recorded as a materialization of this asset."
     ),
     metadata={"dagster/table_name": REGISTER},
 )
 def opt_out_register(warehouse: WarehouseResource) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
-        by_channel = dict(conn.execute(f"SELECT channel, count(*) FROM {REGISTER} GROUP BY ALL").fetchall())
-    return MaterializeResult(
-        metadata={"dagster/row_count": sum(by_channel.values()), "entries_by_channel": MetadataValue.json(by_channel)}
-    )
+        metadata = register_metadata(conn)
+    return MaterializeResult(metadata=metadata)
 
 
 SQL_ASSETS = sql_assets("sampling")  # the frame and the cohort (dbt_like_sql/intermediate/)

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # imported where used: not at code-location load
     import duckdb
 
 REGISTER = "ops.opt_out_register"
+ASSET = "opt_out_register"
 
 
 def person_key(key: bytes, force_code: str, person_id: str) -> str:
@@ -19,6 +20,14 @@ def person_key(key: bytes, force_code: str, person_id: str) -> str:
 
 def phone_key(key: bytes, normalised_phone: str) -> str:
     return pseudonym(key, "phone", normalised_phone)
+
+
+def usable_phone(phone: str) -> str:
+    """The request's phone number normalised; ValueError (never echoing it) when it is not a UK number."""
+    normalised = normalise_uk_phone(phone)
+    if normalised is None:
+        raise ValueError("the request's phone number is not a usable UK number: check it and try again")
+    return normalised
 
 
 def _add(conn, person: str | None, phone: str | None, on: date, channel: str, source: str) -> bool:
@@ -50,9 +59,7 @@ def record_direct_request(
     normalised phone and surname both match are added by person too, so the
     opt-out still holds if they later give another number.
     """
-    normalised = normalise_uk_phone(phone)
-    if normalised is None:
-        raise ValueError("the request's phone number is not a usable UK number: check it and try again")
+    normalised = usable_phone(phone)
     source = f"EMAIL {reference}".strip()
     added = int(_add(conn, None, phone_key(key, normalised), received_on, "EMAIL", source))
     matches = []
@@ -93,3 +100,22 @@ def record_contractor_opt_outs(conn: "duckdb.DuckDBPyConnection", opt_outs_sql: 
         [source],
     )
     return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0] - before
+
+
+def register_metadata(conn: "duckdb.DuckDBPyConnection") -> dict:
+    """The register's counts, as the asset and every change to it report them (no key, no source)."""
+    from dagster import MetadataValue
+
+    by_channel = dict(conn.execute(f"SELECT channel, count(*) FROM {REGISTER} GROUP BY ALL ORDER BY ALL").fetchall())
+    return {"dagster/row_count": sum(by_channel.values()), "entries_by_channel": MetadataValue.json(by_channel)}
+
+
+def register_changed(conn: "duckdb.DuckDBPyConnection", added: int, by: str):
+    """The AssetMaterialization of opt_out_register recording that `by` added `added` entries: the register
+    is written outside its own asset (the opt-out command, the returns), and the UI should show each change."""
+    from dagster import AssetMaterialization
+
+    return AssetMaterialization(
+        asset_key=ASSET, description=f"{added} entries added by {by}",
+        metadata={**register_metadata(conn), "entries_added": added, "added_by": by},
+    )
