@@ -49,8 +49,11 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m vsat_assets.demo
 
 # dg reads [tool.dg] in pyproject.toml; `dagster dev -w workspace.yaml` starts the same code location.
+# A busy port stops here, in one line, before a second daemon starts (scripts/port_busy.py).
+UI_PORT = $(or $(PORT),3000)
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(DG) dev $(if $(PORT),--port $(PORT))
+	$(eval PORT_BUSY := $(shell $(BIN)/python scripts/port_busy.py $(UI_PORT)))$(if $(PORT_BUSY),$(error make ui: $(PORT_BUSY)))
+	$(DG) dev --port $(UI_PORT)
 
 # The code location loads and every definition is valid (what CI runs too, in test_code_location.py).
 check-defs: install
