@@ -2,7 +2,7 @@
 it takes seconds to import, far too long for code-location load."""
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -12,6 +12,9 @@ class SuiteResult:
     success: bool
     evaluated: int
     failures: list[str]   # expectation type and column, never a value from the data
+    # per failure: the expectation, its column, what was expected, how many rows broke it and a few of
+    # their values (the frames validated hold no personal data: see the callers)
+    details: list[dict] = field(default_factory=list)
 
 
 def validate(frame: pd.DataFrame, name: str, expectations: list[tuple[str, dict]]) -> SuiteResult:
@@ -32,10 +35,21 @@ def validate(frame: pd.DataFrame, name: str, expectations: list[tuple[str, dict]
     suite = gx.ExpectationSuite(name=name)
     for expectation_type, kwargs in expectations:
         suite.add_expectation(getattr(gx.expectations, expectation_type)(**kwargs))
-    result = batch.validate(suite, result_format="BOOLEAN_ONLY")
-    failures = [
-        f"{r.expectation_config.type} {r.expectation_config.kwargs.get('column', '')}".strip()
-        for r in result.results
-        if not r.success
-    ]
-    return SuiteResult(success=result.success, evaluated=len(result.results), failures=failures)
+    result = batch.validate(suite, result_format="SUMMARY")
+    failed = [r for r in result.results if not r.success]
+    failures = [f"{r.expectation_config.type} {r.expectation_config.kwargs.get('column', '')}".strip() for r in failed]
+    return SuiteResult(success=result.success, evaluated=len(result.results), failures=failures,
+                       details=[_detail(r) for r in failed])
+
+
+def _detail(outcome) -> dict:
+    kwargs = outcome.expectation_config.kwargs
+    expected = {k: kwargs[k] for k in ("value_set", "min_value", "max_value", "regex") if kwargs.get(k) is not None}
+    found = outcome.result or {}
+    return {
+        "expectation": outcome.expectation_config.type,
+        "column": kwargs.get("column"),
+        "expected": {k: v if isinstance(v, (int, float, str)) else [str(x) for x in v] for k, v in expected.items()},
+        "unexpected_rows": found.get("unexpected_count"),
+        "unexpected_values": [str(v) for v in (found.get("partial_unexpected_list") or [])[:5]],
+    }

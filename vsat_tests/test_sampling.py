@@ -24,6 +24,7 @@ from vsat_assets.defs.raw_reports.schema import REPORT_COLUMNS, report_table_ddl
 from vsat_assets.resources import SurveySettings
 from vsat_assets.defs.sampling.opt_outs import REGISTER, person_key, record_contractor_opt_outs, record_direct_request
 from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
+from vsat_assets.defs.sampling.checks import OFF_TARGET_COLUMNS, STRATUM_RATES, strata_off_target
 from vsat_assets.sql_runner.build import build_model
 from vsat_assets.sql_runner.models import load_model
 
@@ -395,6 +396,25 @@ def test_a_person_handed_off_in_a_later_month_is_passed_over(warehouse, later_mo
         """SELECT stratum_eligible, stratum_sampled, design_weight FROM intermediate.sampling_frame
            WHERE selection = 'SAMPLED' AND policing_area = 'DARLINGTON'""")
     assert weights == [(2, 1, 2.0)]
+    # The stratum check agrees with the draw: 1 of 2 at a 100% rate, because P could not be drawn.
+    assert strata_off_target(warehouse.conn, month, next_month(month), 12) == []
+
+
+def test_the_stratum_check_names_each_stratum_off_target_with_expected_and_actual(warehouse):
+    month = APRIL
+    warehouse.load(month, stratum_rows(month, {("BURGLARY", "NORTH_DURHAM", False): 40,
+                                               ("ASB", "DARLINGTON", False): 20}))
+    warehouse.build(month)
+    assert strata_off_target(warehouse.conn, month, next_month(month), 12) == []
+    warehouse.conn.execute(   # two more sampled than the rate gives in one stratum
+        """UPDATE intermediate.sampling_frame SET selection = 'SAMPLED'
+           WHERE crime_reference IN (SELECT crime_reference FROM intermediate.sampling_frame
+                                     WHERE policing_area = 'DARLINGTON' AND selection = 'NOT_SAMPLED'
+                                     ORDER BY crime_reference LIMIT 2)""")
+    off = strata_off_target(warehouse.conn, month, next_month(month), 12)
+    assert [dict(zip(OFF_TARGET_COLUMNS, row)) for row in off] == [{
+        "month": "2025-04", "force_code": "DUR", "survey_strand": "ASB", "policing_area": "DARLINGTON",
+        "rate": 0.15, "eligible": 20, "passed_over_handed_off_later": 0, "expected_sampled": 3, "sampled": 5}]
 
 
 def test_sampling_a_later_month_first_then_the_earlier_one_hands_nobody_off_twice(warehouse):
@@ -605,6 +625,53 @@ def test_a_range_run_equals_the_same_months_run_one_at_a_time(tmp_path):
     assert {row[0] for row in in_range["intermediate.sampling_frame"]} == set(RANGE_MONTHS)
 
 
+DA_REGULARS = [f"TST-PDAREG{i:02d}" for i in range(3)]   # domestic abuse victims who report every month
+
+
+def backfill_month_rows(month: date) -> list[dict[str, str]]:
+    """range_month_rows, and three domestic abuse victims reporting every month beside four new ones."""
+    rows = range_month_rows(month)
+    rows += [victim(200 + i, month, person=person, offence="VIOLENCE", area="DARLINGTON", domestic_abuse=True,
+                    phone=f"07700 9002{i:02d}") for i, person in enumerate(DA_REGULARS)]
+    return rows
+
+
+@pytest.mark.slow
+def test_a_backfill_of_months_before_the_built_ones_passes_the_stratum_check_every_month(tmp_path):
+    """The README's backfill: the demo built later months first; a job backfill then builds the months
+    before them, one run per month, in order. Victims handed off in those later months are passed
+    over (nobody is handed off twice), so a 100% domestic abuse rate is not met, and must not fail."""
+    from dagster import DagsterInstance, materialize
+
+    path, drop = tmp_path / "warehouse.duckdb", tmp_path / "drop"
+    built_first, backfill = (date(2025, 2, 1), date(2025, 3, 1)), (DEC_2024, date(2025, 1, 1))
+    for month in (*backfill, *built_first):
+        write_export(drop, month, backfill_month_rows(month))
+    assets = project_assets(RANGE_ASSETS)
+    with DagsterInstance.ephemeral() as instance:
+        # the months built first, then the backfill: one run per month, first queued first
+        for month in (*built_first, *backfill):
+            result = materialize(assets, resources=dagster_resources(path, drop), instance=instance,
+                                 partition_key=month.isoformat(), raise_on_error=False)
+            checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+            assert checks[STRATUM_RATES].passed, (month, checks[STRATUM_RATES].metadata)
+            assert result.success, month
+
+    with duckdb.connect(str(path), read_only=True) as conn:
+        da = conn.execute(
+            """SELECT report_month, count(*) FILTER (WHERE selection = 'SAMPLED'),
+                      count(*) FILTER (WHERE selection IN ('SAMPLED', 'NOT_SAMPLED'))
+               FROM intermediate.sampling_frame WHERE survey_strand = 'DOMESTIC_ABUSE' GROUP BY ALL ORDER BY 1"""
+        ).fetchall()
+        twice = conn.execute(
+            """SELECT count(*) FROM intermediate.sampling_frame a JOIN intermediate.sampling_frame b
+               ON a.person_key = b.person_key AND a.report_month < b.report_month
+               WHERE a.selection = 'SAMPLED' AND b.selection = 'SAMPLED'""").fetchone()[0]
+    # The regulars were handed off in February 2025 (built first): passed over in the backfilled months.
+    assert da == [(DEC_2024, 4, 7), (date(2025, 1, 1), 4, 7), (date(2025, 2, 1), 7, 7), (date(2025, 3, 1), 4, 4)]
+    assert twice == 0
+
+
 def handoff_probe_asset(ran: list):
     """A stand-in for the hand-off: a monthly asset downstream of sampled_cohort that notes when it runs."""
     from dagster import AssetKey, MaterializeResult, asset
@@ -668,9 +735,19 @@ def test_a_failing_blocking_check_on_the_cohort_stops_the_downstream_asset(tmp_p
     checks = {name: e.passed for name, e in evaluations.items()}
     materialised = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     assert "sampled_cohort" in materialised
-    if failing_check == "cohort_expectations":  # names the expectation, never the value
+    if failing_check == "cohort_expectations":  # names the expectation, never the phone number
         failed = evaluations[failing_check].metadata["failed"].value
         assert failed == ["expect_column_values_to_be_in_set phone_well_formed"]
+        assert evaluations[failing_check].metadata["failed_details"].value == [{
+            "expectation": "expect_column_values_to_be_in_set", "column": "phone_well_formed",
+            "expected": {"value_set": ["True"]}, "unexpected_rows": 1, "unexpected_values": ["False"]}]
+    if failing_check == "no_opted_out_or_recently_surveyed":  # which person, why, and since when
+        metadata = evaluations[failing_check].metadata
+        (failure,) = metadata["failures"].value
+        reason, on = (("OPTED_OUT EMAIL (person)", "2025-04-20") if plant is plant_opt_out_after_sampling
+                      else ("RECENTLY_SURVEYED (also handed off within 12 months)", "2025-03"))
+        assert failure["reason"] == reason and failure["on"] == on and failure["sampling_month"] == "2025-04"
+        assert failure["survey_id"].startswith("S") and metadata["failure_count"].value == 1
     if failing_check is None:
         assert all(checks.values()), checks
         assert result.success

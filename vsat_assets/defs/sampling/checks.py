@@ -2,6 +2,7 @@
 
 from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
 
+from vsat_assets.check_metadata import failures
 from vsat_assets.sql_runner.partition_results import each_partition
 from vsat_assets.partitions import monthly_partitions
 from vsat_assets.resources import SurveySettings
@@ -21,24 +22,64 @@ def _window(context: AssetCheckExecutionContext) -> list:
     return [window.start.date(), window.end.date()]
 
 
+# Who in the month's draw could not be drawn: handed off (or sampled) in one of the recontact_months
+# months AFTER it, which happens only when months were built out of order (a backfill of earlier
+# months). sampling_frame passes them over in the draw but keeps them in the stratum's count, so a
+# month's population and weights do not depend on the order the months were built in.
+_HANDED_OFF_LATER = """EXISTS (
+        SELECT 1 FROM intermediate.sampling_frame later
+        WHERE later.selection = 'SAMPLED' AND later.person_key = f.person_key
+          AND later.report_month > f.report_month
+          AND later.report_month <= f.report_month + $3 * INTERVAL 1 MONTH
+        UNION ALL
+        SELECT 1 FROM ops.contact_history h
+        WHERE h.person_key = f.person_key AND h.sampling_month > f.report_month
+          AND h.sampling_month <= f.report_month + $3 * INTERVAL 1 MONTH)"""
+
+OFF_TARGET_COLUMNS = ("month", "force_code", "survey_strand", "policing_area", "rate", "eligible",
+                      "passed_over_handed_off_later", "expected_sampled", "sampled")
+
+
+def strata_off_target(conn, start, end, recontact_months: int) -> list[tuple]:
+    """The strata of [start, end) whose sample is not min(max(1, round(rate x eligible)), drawable),
+    drawable being the eligible less those handed off in a later month (OFF_TARGET_COLUMNS)."""
+    return conn.execute(
+        f"""WITH strata AS (
+                SELECT strftime(report_month, '%Y-%m') AS month, {STRATUM}, any_value(target_rate) AS rate,
+                       count(*) AS eligible,
+                       count(*) FILTER (WHERE {_HANDED_OFF_LATER}) AS passed_over,
+                       count(*) FILTER (WHERE selection = 'SAMPLED') AS sampled
+                FROM intermediate.sampling_frame f
+                WHERE report_date >= $1 AND report_date < $2 AND selection IN ('SAMPLED', 'NOT_SAMPLED')
+                GROUP BY ALL)
+            SELECT month, {STRATUM}, rate, eligible, passed_over,
+                   least(greatest(1, round(rate * eligible)), eligible - passed_over)::INTEGER AS expected, sampled
+            FROM strata
+            -- within half a person of rate x eligible (at least one), unless fewer could be drawn
+            WHERE NOT (sampled <= eligible - passed_over AND (
+                      abs(sampled - rate * eligible) <= 0.5
+                      OR (sampled = 1 AND rate * eligible < 1)
+                      OR (sampled = eligible - passed_over AND sampled < rate * eligible)))
+            ORDER BY ALL""",
+        [start, end, recontact_months],
+    ).fetchall()
+
+
 @asset_check(asset="sampling_frame", name=STRATUM_RATES, partitions_def=monthly_partitions, blocking=True,
-             description="In every stratum the sample is round(rate x eligible) (at least one), and no more.")
+             description="In every stratum the sample is round(rate x eligible) (at least one), and no more; "
+                         "fewer only when the rest of the stratum was handed off in a later month (months built "
+                         "out of order), and then everyone else.")
 @each_partition
-def stratum_rates_on_target(context: AssetCheckExecutionContext, warehouse: WarehouseResource) -> AssetCheckResult:
+def stratum_rates_on_target(
+    context: AssetCheckExecutionContext, warehouse: WarehouseResource, survey: SurveySettings
+) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
-        off_target = conn.execute(
-            f"""SELECT {STRATUM}, strftime(report_month, '%Y-%m') AS month,
-                       count(*) FILTER (WHERE selection IN ('SAMPLED', 'NOT_SAMPLED')) AS eligible,
-                       count(*) FILTER (WHERE selection = 'SAMPLED') AS sampled,
-                       any_value(target_rate) AS rate
-                FROM intermediate.sampling_frame
-                WHERE report_date >= $1 AND report_date < $2
-                GROUP BY ALL
-                HAVING eligible > 0
-                   AND abs(sampled - rate * eligible) > 0.5 AND NOT (sampled = 1 AND rate * eligible < 1)""",
-            _window(context),
-        ).fetchall()
-    return AssetCheckResult(passed=not off_target, metadata={"strata_off_target": len(off_target)})
+        off_target = strata_off_target(conn, *_window(context), survey.recontact_months)
+    return AssetCheckResult(passed=not off_target, metadata=failures(off_target, OFF_TARGET_COLUMNS))
+
+
+# `on`: the opt-out's date, or the other month the person was handed off in.
+UNWANTED_COLUMNS = ("survey_id", "sampling_month", "survey_strand", "policing_area", "reason", "on")
 
 
 @asset_check(asset="sampled_cohort", name=NO_OPTED_OUT_OR_RECENT, partitions_def=monthly_partitions, blocking=True,
@@ -49,7 +90,8 @@ def no_opted_out_or_recently_surveyed(
     context: AssetCheckExecutionContext, warehouse: WarehouseResource, survey: SurveySettings
 ) -> AssetCheckResult:
     with warehouse.get_connection() as conn:
-        opted_out, recent = conn.execute(
+        # One row per person and reason; survey_id is the pseudonym the contractor holds, never a name.
+        unwanted = conn.execute(
             """WITH cohort AS (
                         SELECT c.*, coalesce(s.sent_at, 'infinity'::TIMESTAMP) AS settled_at
                         FROM intermediate.sampled_cohort c LEFT JOIN ops.sent_months s USING (sampling_month)
@@ -59,21 +101,34 @@ def no_opted_out_or_recently_surveyed(
                         WHERE selection = 'SAMPLED'
                         UNION ALL
                         SELECT person_key, sampling_month FROM ops.contact_history)
-               SELECT
-                 (SELECT count(DISTINCT c.survey_id) FROM cohort c JOIN ops.opt_out_register r
-                    ON (r.person_key = c.person_key OR r.phone_key = c.phone_key)
-                   AND r.recorded_at < c.settled_at),
-                 (SELECT count(DISTINCT c.survey_id) FROM cohort c JOIN other_months e
-                    ON e.person_key = c.person_key
-                   AND e.sampling_month <> c.sampling_month
-                   AND e.sampling_month >= c.sampling_month - $3 * INTERVAL 1 MONTH
-                   AND e.sampling_month <= c.sampling_month + $3 * INTERVAL 1 MONTH)""",
+               SELECT DISTINCT c.survey_id, strftime(c.sampling_month, '%Y-%m'), c.survey_strand, c.policing_area,
+                      'OPTED_OUT ' || r.channel || CASE WHEN r.person_key = c.person_key THEN ' (person)'
+                                                        ELSE ' (phone)' END,
+                      strftime(r.opted_out_on, '%Y-%m-%d')
+               FROM cohort c JOIN ops.opt_out_register r
+                 ON (r.person_key = c.person_key OR r.phone_key = c.phone_key) AND r.recorded_at < c.settled_at
+               UNION
+               SELECT c.survey_id, strftime(c.sampling_month, '%Y-%m'), c.survey_strand, c.policing_area,
+                      'RECENTLY_SURVEYED (also handed off within ' || $3 || ' months)',
+                      strftime(e.sampling_month, '%Y-%m')
+               FROM cohort c JOIN other_months e
+                 ON e.person_key = c.person_key
+                AND e.sampling_month <> c.sampling_month
+                AND e.sampling_month >= c.sampling_month - $3 * INTERVAL 1 MONTH
+                AND e.sampling_month <= c.sampling_month + $3 * INTERVAL 1 MONTH
+               ORDER BY ALL""",
             [*_window(context), survey.recontact_months],
-        ).fetchone()
+        ).fetchall()
+    opted_out = len({row[0] for row in unwanted if row[4].startswith("OPTED_OUT")})
+    recent = len({row[0] for row in unwanted if row[4].startswith("RECENTLY_SURVEYED")})
     return AssetCheckResult(
-        passed=opted_out == 0 and recent == 0,
-        metadata={"opted_out_in_cohort": opted_out, "recently_surveyed_in_cohort": recent},
+        passed=not unwanted,
+        metadata={"opted_out_in_cohort": opted_out, "recently_surveyed_in_cohort": recent,
+                  **failures(unwanted, UNWANTED_COLUMNS)},
     )
+
+
+WEIGHT_COLUMNS = ("month", "force_code", "survey_strand", "policing_area", "eligible", "sum_of_weights")
 
 
 @asset_check(asset="sampled_cohort", name=WEIGHTS_ADD_UP, partitions_def=monthly_partitions, blocking=True,
@@ -91,11 +146,14 @@ def weights_add_up_to_eligible(context: AssetCheckExecutionContext, warehouse: W
                     SELECT {STRATUM}, sampling_month AS report_month, sum(design_weight) AS weights
                     FROM intermediate.sampled_cohort
                     WHERE report_date >= $1 AND report_date < $2 GROUP BY ALL)
-                SELECT count(*) FROM frame LEFT JOIN cohort USING ({STRATUM}, report_month)
-                WHERE frame.eligible > 0 AND abs(coalesce(cohort.weights, 0) - frame.eligible) > 1e-6""",
+                SELECT strftime(report_month, '%Y-%m'), {STRATUM}, frame.eligible, coalesce(cohort.weights, 0)
+                FROM frame LEFT JOIN cohort USING ({STRATUM}, report_month)
+                WHERE frame.eligible > 0 AND abs(coalesce(cohort.weights, 0) - frame.eligible) > 1e-6
+                ORDER BY ALL""",
             _window(context),
-        ).fetchone()[0]
-    return AssetCheckResult(passed=wrong == 0, metadata={"strata_whose_weights_differ": wrong})
+        ).fetchall()
+    return AssetCheckResult(passed=not wrong, metadata={"strata_whose_weights_differ": len(wrong),
+                                                        **failures(wrong, WEIGHT_COLUMNS)})
 
 
 @asset_check(asset="sampled_cohort", name=COHORT_EXPECTATIONS, partitions_def=monthly_partitions, blocking=True,
@@ -135,5 +193,6 @@ def cohort_expectations(
     return AssetCheckResult(
         passed=result.success,
         metadata={"rows": len(frame), "expectations": result.evaluated,
-                  "failed": MetadataValue.json(result.failures)},
+                  "failed": MetadataValue.json(result.failures),
+                  "failed_details": MetadataValue.json(result.details)},
     )
