@@ -384,3 +384,30 @@ def test_a_one_month_period_is_labelled_in_the_singular(survey):
     survey.build()
     labels = [r[0] for r in survey.conn.execute("SELECT label FROM marts.satisfaction_rolling").fetchall()]
     assert labels == ["1 month to June 2025 (partial)"]
+
+
+def test_a_domestic_abuse_quarter_with_fewer_months_is_flagged_and_labelled_partial(survey):
+    survey.add(date(2024, 4, 1), [1] * 30, strand="DOMESTIC_ABUSE")   # the survey's first month
+    survey.add(date(2024, 5, 1), [1] * 30, strand="DOMESTIC_ABUSE")
+    survey.add(date(2024, 6, 1), [1] * 30, strand="DOMESTIC_ABUSE")
+    survey.build()
+    quarters = survey.conn.execute(
+        """SELECT period_end_month, months_covered, partial, label FROM marts.satisfaction_da_quarterly
+           WHERE question = 'whole_experience' AND period_end_month <= '2024-06' ORDER BY 1""").fetchall()
+    assert quarters == [
+        ("2024-04", 1, True, "3 months to April 2024 (partial: 1 month with interviews)"),
+        ("2024-05", 2, True, "3 months to May 2024 (partial: 2 months with interviews)"),
+        ("2024-06", 3, False, "3 months to June 2024"),
+    ]
+
+
+def test_a_domestic_abuse_quarterly_table_made_before_partial_gets_the_column(survey):
+    from vsat_assets.defs.annual import tables
+
+    survey.add(date(2024, 4, 1), [1] * 30, strand="DOMESTIC_ABUSE")
+    survey.build()
+    survey.conn.execute(f"ALTER TABLE {tables.DA_QUARTERLY.name} DROP COLUMN partial")   # as an older warehouse
+    survey.build(window=(date(2024, 5, 1), date(2024, 6, 1)))   # April's quarter is kept, not rewritten
+    assert survey.conn.execute(
+        f"SELECT DISTINCT partial FROM {tables.DA_QUARTERLY.name} WHERE period_end_month = '2024-04'").fetchall() == [
+        (True,)]

@@ -49,6 +49,8 @@ class Table:
     name: str  # qualified, e.g. marts.satisfaction_annual
     columns: tuple[tuple[str, str, str], ...]  # (name, type, description)
     window_column: str | None  # None: rebuilt whole
+    # column -> its value for rows written before the column was added (windowed tables keep old rows)
+    added_columns: tuple[tuple[str, str], ...] = ()
 
     def ddl(self) -> str:
         return ", ".join(f"{name} {kind}" for name, kind, _ in self.columns)
@@ -268,12 +270,14 @@ DA_QUARTERLY = Table(
     (
         ("period_end_month", "VARCHAR", "Last month of the three, 'YYYY-MM' (a rolling quarter ends every month)."),
         ("period_end", "DATE", "First day of the last month."),
-        ("label", "VARCHAR", "'3 months to June 2025'."),
+        ("label", "VARCHAR", "'3 months to June 2025'; a partial quarter says so: '3 months to April 2024 (partial: 1 month with interviews)'."),
         ("months_covered", "BIGINT", "Months of the three with completed interviews (under 3: a partial quarter)."),
+        ("partial", "BOOLEAN", "Fewer than 3 of the quarter's months have completed interviews (e.g. the survey's first two months)."),
         ("question", "VARCHAR", "The question."),
         *_ESTIMATE_COLUMNS,
     ),
     "period_end",
+    added_columns=(("partial", "months_covered < 3"),),
 )
 
 
@@ -305,7 +309,11 @@ def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
         group by all
     )
     select strftime(period_end, '%Y-%m') as period_end_month, period_end,
-           '3 months to ' || strftime(period_end, '%B %Y') as label, months_covered, question,
+           '3 months to ' || strftime(period_end, '%B %Y') || case
+               when months_covered = 1 then ' (partial: 1 month with interviews)'
+               when months_covered < 3 then ' (partial: ' || months_covered || ' months with interviews)'
+               else '' end as label,
+           months_covered, months_covered < 3 as partial, question,
            {design.estimates(t.suppress, t.low_base, hide='has_small_month')}
     from (select period_end, question, count(distinct month_start) as months_covered, {design.summed()}
           from strata group by all)
@@ -332,4 +340,17 @@ def write(conn: duckdb.DuckDBPyConnection, table: Table, query: str, window: tup
             conn.execute(f"CREATE OR REPLACE TABLE {table.name} ({table.ddl()})")
             return run(conn)
     conn.execute(f"CREATE TABLE IF NOT EXISTS {table.name} ({table.ddl()})")
+    _add_missing_columns(conn, table)
     return replace_window(conn, table.name, table.window_column, *window, run)
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """A windowed table made before a column was added gets it, filled in for the rows it keeps."""
+    kinds = {name: kind for name, kind, _ in table.columns}
+    for column, value in table.added_columns:
+        missing = not conn.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE schema_name || '.' || table_name = ? AND column_name = ?",
+            [table.name, column]).fetchall()[0][0]
+        if missing:
+            conn.execute(f"ALTER TABLE {table.name} ADD COLUMN {column} {kinds[column]}")
+            conn.execute(f"UPDATE {table.name} SET {column} = {value}")
