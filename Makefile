@@ -8,7 +8,7 @@ export VSAT_DATA_DIR ?= $(CURDIR)/data
 export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 
 # The demo, the UI on the demo's data and the tests use the built-in (published) pseudonym key;
-# every other run needs VSAT_PSEUDONYM_KEY (README, Security).
+# every other run needs VSAT_PSEUDONYM_KEY (docs/security.md).
 demo ui check-defs contractor bench bench-load test: export VSAT_PROFILE ?= demo
 
 .PHONY: install lock upgrade demo ui check-defs sql compile test contractor bench bench-load validate reset clean

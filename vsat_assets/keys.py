@@ -4,7 +4,7 @@ key the warehouse's opt-out register and contact history were written with.
 - `VSAT_PSEUDONYM_KEY`: the current key (at least 32 bytes). Only the demo profile
   (`VSAT_PROFILE=demo`, set by `make demo` and the tests) may run without it, on a built-in key.
 - `VSAT_PSEUDONYM_OLD_KEYS`: earlier keys, comma-separated, kept after a rotation so that the
-  opt-outs and contacts recorded under them still match (README, "Rotating the pseudonym key").
+  opt-outs and contacts recorded under them still match (docs/security.md: keys and their rotation).
 
 The warehouse keeps a fingerprint of each key it has written under (`ops.key_fingerprints`):
 an HMAC of a fixed label, from which the key cannot be recovered. A run whose ring does not
@@ -30,9 +30,11 @@ OLD_KEYS_ENV = "VSAT_PSEUDONYM_OLD_KEYS"
 MIN_KEY_BYTES = 32
 FINGERPRINTS = "ops.key_fingerprints"
 _FINGERPRINT_LABEL = b"vsat pseudonym key fingerprint v1"
+# Where an operator reads about the key: every key error ends with it.
+KEY_DOC = "docs/security.md"
 ROTATE_HINT = (
     f"To change the key, rotate it: set {KEY_ENV} to the new key and {OLD_KEYS_ENV} to the previous "
-    "key(s), comma-separated, and keep them there (README, 'Rotating the pseudonym key')."
+    f"key(s), comma-separated, and keep them there (see {KEY_DOC}, on rotating the key)."
 )
 
 
@@ -59,12 +61,12 @@ def _checked(key: bytes, name: str) -> bytes:
     if len(key) < MIN_KEY_BYTES:
         raise PseudonymKeyError(
             f"{name} is {len(key)} bytes long; a pseudonym key needs at least {MIN_KEY_BYTES} "
-            "(e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`)"
+            f"(e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`; see {KEY_DOC})"
         )
     if key == DEV_PSEUDONYM_KEY:
         raise PseudonymKeyError(
             f"{name} is the built-in demo key, which is published with the code: choose a secret one "
-            "(e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`)"
+            f"(e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`; see {KEY_DOC})"
         )
     return key
 
@@ -84,7 +86,7 @@ def key_ring_from_env() -> KeyRing:
             f"{KEY_ENV} is not set. Survey ids and the opt-out register's keys are keyed hashes: set "
             f"{KEY_ENV} to a secret of at least {MIN_KEY_BYTES} bytes kept in the force's secret store "
             "(e.g. `python -c \"import secrets; print(secrets.token_hex(32))\"`), or run the demo "
-            f"with {PROFILE_ENV}={DEMO_PROFILE} (`make demo`) on its built-in key."
+            f"with {PROFILE_ENV}={DEMO_PROFILE} (`make demo`) on its built-in key (see {KEY_DOC})."
         )
     return KeyRing(_checked(value.encode("utf-8"), KEY_ENV), old)
 

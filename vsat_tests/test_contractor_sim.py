@@ -285,6 +285,19 @@ def test_cli_skips_months_with_returns_and_prints_no_personal_data(tmp_path, cap
     assert "skipped" in capsys.readouterr().out
 
 
+def test_cli_says_when_there_is_nothing_to_do(tmp_path, capsys):
+    outbox, inbox = tmp_path / "out", tmp_path / "in"
+    outbox.mkdir()   # e.g. every hand-off file purged after its retention period
+    assert main(["--outbox", str(outbox), "--inbox", str(inbox)]) == 0
+    assert capsys.readouterr().out.strip() == f"nothing to do: no hand-off files in {outbox}"
+    write_handoff(outbox, "2023-01", ["ASB"] * 5)
+    assert main(["--outbox", str(outbox), "--inbox", str(inbox)]) == 0
+    capsys.readouterr()
+    assert main(["--outbox", str(outbox), "--inbox", str(inbox)]) == 0   # answered already
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == f"nothing to do: every hand-off in {outbox} has its returns in {inbox} already"
+
+
 def test_cli_month_filter_and_errors(tmp_path, capsys):
     outbox, inbox = tmp_path / "out", tmp_path / "in"
     write_handoff(outbox, "2023-01", ["ASB"] * 5)

@@ -84,3 +84,27 @@ def test_no_step_of_any_run_opens_the_warehouse_without_a_key(
     assert not result.success
     assert "PseudonymKeyError: VSAT_PSEUDONYM_KEY is not set" in "\n".join(failure_messages(result))
     assert not (tmp_path / "warehouse.duckdb").exists()
+
+
+def test_every_key_error_points_to_the_security_page_not_a_missing_readme_heading(monkeypatch):
+    import duckdb
+    import pytest
+
+    from vsat_assets.keys import KeyRing, check_against_warehouse, key_ring_from_env
+    from vsat_assets.privacy import PseudonymKeyError
+
+    messages = []
+    monkeypatch.setenv("VSAT_PROFILE", "production")
+    for value in ("", "too-short"):
+        monkeypatch.setenv("VSAT_PSEUDONYM_KEY", value)
+        with pytest.raises(PseudonymKeyError) as raised:
+            key_ring_from_env()
+        messages.append(str(raised.value))
+    with duckdb.connect() as conn:
+        conn.execute("CREATE SCHEMA ops")
+        check_against_warehouse(conn, KeyRing(KEY_A.encode()))
+        with pytest.raises(PseudonymKeyError) as raised:
+            check_against_warehouse(conn, KeyRing(KEY_B.encode()))   # a changed key, not rotated
+        messages.append(str(raised.value))
+    for message in messages:
+        assert "docs/security.md" in message and "README" not in message, message

@@ -79,11 +79,15 @@ def main(argv: list[str] | None = None) -> int:
     for name in missing:
         print(f"ERROR {name}: not in outbox", file=sys.stderr)
     status = 1 if missing else 0
+    if not handoffs and not missing:
+        print(f"nothing to do: no hand-off files in {args.outbox}" + (" for the months asked" if args.month else ""))
+    answered = 0
     for handoff in handoffs:
         target = returns_path_for(handoff, args.inbox)
         if target.exists():
             print(f"{handoff.name}: {target.name} already present, skipped")
             continue
+        answered += 1
         try:
             written = simulate_returns(handoff, args.inbox, settings, profiles)
         except ManifestMismatch as e:
@@ -91,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
             status = 1
             continue
         print(_summary(handoff, written))
+    if handoffs and not answered:
+        print(f"nothing to do: every hand-off in {args.outbox} has its returns in {args.inbox} already")
     return status
 
 
