@@ -11,6 +11,7 @@ warnings.filterwarnings("ignore", category=BetaWarning, module="dagster")
 warnings.filterwarnings("ignore", category=PreviewWarning, module="dagster")
 
 from vsat_assets import settings
+from vsat_assets.alerts import definitions as alerts
 from vsat_assets.defs.annual import definitions as annual
 from vsat_assets.defs.annual.config import AnnualSettings
 from vsat_assets.defs.eligibility import definitions as eligibility
@@ -49,7 +50,8 @@ def _owned(spec: AssetSpec) -> AssetSpec:
 
 def _merged() -> Definitions:
     stages = [stage.defs for stage in STAGES]
-    merged = Definitions.merge(*stages, publish_defs(stages))
+    # Alerts watch the others: their mail sensors and overdue checks (vsat_assets/alerts/).
+    merged = Definitions.merge(*stages, publish_defs(stages), alerts.defs)
     return Definitions(
         assets=map_asset_specs(_owned, list(merged.assets)),
         asset_checks=merged.asset_checks,
