@@ -63,10 +63,11 @@ def test_dg_lists_every_stage_s_jobs_schedules_and_sensor(tmp_path):
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
     assert {j["name"] for j in listed["jobs"]} == {
-        "monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job"}
+        "monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job", "overdue_checks_job"}
     assert {s["name"] for s in listed["schedules"]} == {
-        "monthly_survey_schedule", "annual_satisfaction_schedule", "retention_schedule"}
-    assert {s["name"] for s in listed["sensors"]} == {"contractor_returns_sensor"}
+        "monthly_survey_schedule", "annual_satisfaction_schedule", "retention_schedule", "overdue_checks_schedule"}
+    assert {s["name"] for s in listed["sensors"]} == {
+        "contractor_returns_sensor", "run_failure_email_sensor", "overdue_email_sensor"}
     assert {"raw_reports", "victim_eligibility", "sampled_cohort", "contractor_handoff", "survey_responses",
             "satisfaction_annual", "analytics_file"} <= {a["asset_key"] for a in listed["assets"]}
 

@@ -109,7 +109,8 @@ def personal_data_findings(conn: "duckdb.DuckDBPyConnection") -> list[str]:
 
 
 def _interval_check(table: tables.Table):
-    @asset_check(asset=_asset(table), name=PERCENTAGES_IN_INTERVALS, blocking=False,
+    # Blocking: a failed check stops the analysts' file (analytics_file) in the same run.
+    @asset_check(asset=_asset(table), name=PERCENTAGES_IN_INTERVALS, blocking=True,
                  description="Every published percentage is within 0-100 and inside its 95% interval.")
     def _check(warehouse: WarehouseResource) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
@@ -120,7 +121,7 @@ def _interval_check(table: tables.Table):
 
 
 def _small_cell_check(table: tables.Table):
-    @asset_check(asset=_asset(table), name=NO_SMALL_PUBLISHED_CELLS, blocking=False,
+    @asset_check(asset=_asset(table), name=NO_SMALL_PUBLISHED_CELLS, blocking=True,
                  description="No published (non-suppressed) figure rests on fewer respondents than the threshold.")
     def _check(warehouse: WarehouseResource, annual: AnnualSettings) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
@@ -130,7 +131,7 @@ def _small_cell_check(table: tables.Table):
     return _check
 
 
-@asset_check(asset="satisfaction_annual", name=BASES_MATCH_RESPONSES, blocking=False,
+@asset_check(asset="satisfaction_annual", name=BASES_MATCH_RESPONSES, blocking=True,
              description="Each cell's respondents equal the valid answers (codes 1-7) counted in marts.responses "
                          "(annual and domestic abuse monthly tables).")
 def bases_match_responses(warehouse: WarehouseResource) -> AssetCheckResult:
