@@ -182,7 +182,7 @@ satisfaction_da_quarterly = _table_asset(
     deps=["responses", "sampling_frame", "stg_reports"],
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    kinds={"duckdb", "samplics"},
+    kinds={"duckdb", "python"},
     metadata={
         "dagster/column_schema": TableSchema(columns=[
             TableColumn(name=n, type=t, description=d) for n, t, d in weighting.SUMMARY_COLUMNS]),
