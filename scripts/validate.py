@@ -41,7 +41,7 @@ def report(mar: Summary, mnar: Summary, command: str, seconds: float) -> str:
         f"Command: `{command}` ({seconds:.0f} s). Each replicate draws two financial years (2024/25, 2025/26) "
         "of about 34,000 eligible general-survey victims from the planted truth in "
         "`vsat_assets/contractor_sim/truth.py`, samples 15% by strand x area, draws outcomes from the truth's "
-        "response model, and runs the platform's estimator (calibration with samplics, Taylor-linearised "
+        "response model, and runs the platform's estimator (bounded raking calibration, Taylor-linearised "
         "intervals, secondary suppression, significance). The estimand is the frame's true share: what every "
         "eligible victim would have answered.",
         "",

@@ -162,23 +162,95 @@ def test_no_synthetic_notice_for_the_force_own_records(built, monkeypatch):
     assert "Synthetic data" in _report(built)[0]
 
 
-def _months(*pairs):
-    return [{"month_start": date(2024, 4, 1), "respondents": n, "satisfied": s} for n, s in pairs]
+def _months(*pairs, weight=1.0, first=date(2024, 4, 1)):
+    """p-chart rows, one month each, from (respondents, satisfied); every weight `weight`."""
+    rows = []
+    for k, (n, sat) in enumerate(pairs):
+        month = date(first.year + (first.month - 1 + k) // 12, (first.month - 1 + k) % 12 + 1, 1)
+        rows.append({"month_start": month, "respondents": n, "sw": weight * n, "sw2": weight * weight * n,
+                     "swy": weight * sat})
+    return rows
+
+
+def _all(months):
+    return {m["month_start"] for m in months}
 
 
 def test_p_chart_centre_limits_and_signals():
-    centre, points = report.spc_points(_months((100, 80), (400, 320), (100, 60)), run=8)
+    months = _months((100, 80), (400, 320), (100, 60))
+    centre, points = report.spc_points(months, _all(months), run=8)
     assert centre == pytest.approx(100 * 460 / 600)
     p = 460 / 600
     assert points[0]["ucl"] == pytest.approx(100 * (p + 3 * (p * (1 - p) / 100) ** 0.5))
     assert points[1]["ucl"] - points[1]["lcl"] < points[0]["ucl"] - points[0]["lcl"]  # a bigger base, narrower
     assert [pt["outside"] for pt in points] == [False, False, True]  # 60% is below 76.7 - 12.7
+    assert [pt["direction"] for pt in points] == [0, 0, -1]  # below: worse
     # eight months in a row above the centre line are a run; seven are not
-    above_below = [(100, 80)] * 8 + [(100, 70)] * 9
-    _, points = report.spc_points(_months(*above_below), run=8)
+    months = _months(*([(100, 80)] * 8 + [(100, 70)] * 9))
+    _, points = report.spc_points(months, _all(months), run=8)
     assert all(pt["in_run"] for pt in points[:8]) and all(pt["in_run"] for pt in points[8:])
-    _, points = report.spc_points(_months(*([(100, 80)] * 7 + [(100, 70)] * 7)), run=8)
+    assert {pt["direction"] for pt in points[:8]} == {1} and {pt["direction"] for pt in points[8:]} == {-1}
+    months = _months(*([(100, 80)] * 7 + [(100, 70)] * 7))
+    _, points = report.spc_points(months, _all(months), run=8)
     assert not any(pt["in_run"] for pt in points)
+
+
+def test_p_chart_limits_use_the_effective_sample_size():
+    """Unequal weights: a month's limits are those of Kish's effective n, sw^2 / sw2, not of its base."""
+    month = {"month_start": date(2025, 4, 1), "respondents": 100, "sw": 100 * 3.0, "sw2": 50 * 1.0 + 50 * 25.0,
+             "swy": 50 * 1.0 * 0.9 + 50 * 5.0 * 0.7}  # half the weights 1, half 5
+    centre, (point,) = report.spc_points([month], {month["month_start"]})
+    n_eff = 300.0 ** 2 / 1300.0  # 69 of 100
+    assert point["effective_n"] == pytest.approx(n_eff)
+    assert centre == pytest.approx(100 * (45 + 175) / 300)  # weighted, not the unweighted 80%
+    c = centre / 100
+    assert point["ucl"] - point["lcl"] == pytest.approx(2 * 300 * (c * (1 - c) / n_eff) ** 0.5)
+
+
+def test_p_chart_judges_a_step_against_its_baseline_not_the_pooled_months():
+    """A year at 80% then a year at 86%: pooled over both years the centre sits between them and the
+    step is split into two runs (a worse and a better); against the first year's baseline only the
+    second year is judged, and it signals better throughout."""
+    months = _months(*([(300, 240)] * 12 + [(300, 258)] * 12))
+    baseline = {m["month_start"] for m in months[:12]}
+    centre, points = report.spc_points(months, baseline)
+    assert centre == pytest.approx(80.0)
+    assert not any(p["judged"] for p in points[:12]) and all(p["judged"] for p in points[12:])
+    assert [p["direction"] for p in points[12:]] == [1] * 12
+    assert all(p["direction"] == 0 for p in points[:12])
+    pooled_centre, pooled = report.spc_points(months, _all(months))
+    assert pooled_centre == pytest.approx(83.0)
+    assert [p["direction"] for p in pooled] == [-1] * 12 + [1] * 12
+
+
+def test_p_chart_in_the_report_is_weighted_with_a_stated_baseline_and_coloured_signals(two_full_years):
+    conn = two_full_years.conn
+    # weights that move the figure (half the dissatisfied count double), then a step up in 2025/26
+    # (a third of the dissatisfied satisfied instead)
+    conn.execute("""UPDATE marts.responses SET calibrated_weight = 2 * calibrated_weight
+                    WHERE whole_experience > 3 AND hash(survey_id) % 2 = 0""")
+    conn.execute("""UPDATE marts.responses SET whole_experience = 1
+                    WHERE month_start >= DATE '2025-04-01' AND whole_experience > 3 AND hash(survey_id) % 3 = 0""")
+    page, _ = report.build_report(conn, YEAR, YEAR_START, "Durham Constabulary", 10, 50, synthetic=True)
+    section = page.split('id="spc"')[1].split("</section>")[0].replace("\\u002f", "/")  # plotly's JSON escapes /
+    text = _visible(section)
+    assert "baseline, the months of 2024/25" in text and "weighted" in text and "effective" in text
+    centre = conn.execute("""SELECT 100 * sum(calibrated_weight) FILTER (WHERE whole_experience <= 3)
+                                   / sum(calibrated_weight) FROM marts.responses
+                             WHERE survey_strand <> 'DOMESTIC_ABUSE' AND whole_experience BETWEEN 1 AND 7
+                               AND month_start < DATE '2025-04-01'""").fetchone()[0]
+    assert f"Centre line {centre:.1f}% (baseline 2024/25)" in section
+    unweighted = conn.execute("""SELECT 100 * avg((whole_experience <= 3)::int) FROM marts.responses
+                                 WHERE survey_strand <> 'DOMESTIC_ABUSE' AND whole_experience BETWEEN 1 AND 7
+                                   AND month_start < DATE '2025-04-01'""").fetchone()[0]
+    assert abs(centre - unweighted) > 0.1  # the weights matter here
+    # the step up is better, in green, and the legend says which colour is which
+    assert "Signal: better (more satisfied)" in section and "Signal: worse (less satisfied)" in section
+    better = re.search(r'\{[^{]*"marker":\{"color":"%s".*?"name":"Signal: better' % report.SPC_BETTER, section)
+    assert better and '"symbol":"triangle-up"' in better.group(0)
+    table = section.split('id="table-spc"')[1]
+    assert table.count('class="signal-better"') == 12 and 'class="signal-worse"' not in table
+    assert table.count("Baseline month") == 12
 
 
 def test_domestic_abuse_on_rolling_quarters_with_low_bases_marked(built):

@@ -10,7 +10,7 @@ from datetime import date
 import duckdb
 import pytest
 
-from vsat_assets.defs.annual import checks, disclosure, tables
+from vsat_assets.defs.annual import checks, disclosure, tables, weighting
 from vsat_assets.defs.annual.design import Z95
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_project import PROJECT_DIR, prepare_connection
@@ -26,6 +26,17 @@ STAGING_DDL = """CREATE TABLE staging.survey_responses (
     actions_taken INTEGER, kept_informed INTEGER, treatment INTEGER, whole_experience INTEGER,
     force_code VARCHAR, survey_strand VARCHAR, policing_area VARCHAR, victim_ethnicity VARCHAR,
     design_weight DOUBLE, returns_file VARCHAR)"""
+
+
+def design_rolling_weights(conn: duckdb.DuckDBPyConnection) -> None:
+    """intermediate.rolling_weights with each period's respondents standing for themselves (no frame here)."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS intermediate")
+    periods = weighting.rolling_periods(conn) or [(date(1900, 1, 1), date(1900, 1, 1))]
+    conn.execute(f"""CREATE OR REPLACE TABLE {tables.ROLLING_WEIGHTS} AS
+        SELECT p.period_start, p.period_end, r.survey_id, r.design_weight AS rolling_weight
+        FROM (VALUES {", ".join(f"(DATE '{a}', DATE '{b}')" for a, b in periods)}) p(period_start, period_end)
+        JOIN {tables.RESPONSES} r ON r.month_start BETWEEN p.period_start AND p.period_end
+        WHERE r.outcome = 'COMPLETE' AND r.survey_strand <> 'DOMESTIC_ABUSE'""")
 
 
 class Survey:
@@ -59,7 +70,7 @@ class Survey:
                          lambda c, y=year: disclosure.finalise_annual(c, *y, THRESHOLDS))
             tables.write(self.conn, tables.GAP, tables.gap_sql(THRESHOLDS, *year), year,
                          lambda c, y=year: disclosure.finalise_gap(c, *y, THRESHOLDS))
-        tables.write(self.conn, tables.ROLLING, tables.rolling_sql(THRESHOLDS), None)
+        tables.write(self.conn, tables.ROLLING, tables.rolling_sql(THRESHOLDS), None, prepare=design_rolling_weights)
         tables.write(self.conn, tables.DA_MONTHLY, tables.da_monthly_sql(THRESHOLDS, *window), window)
         tables.write(self.conn, tables.DA_QUARTERLY, tables.da_quarterly_sql(THRESHOLDS, *window), window)
 

@@ -95,6 +95,29 @@ _RESPONSES_DDL = f"""CREATE TABLE marts.responses (survey_id VARCHAR, financial_
     outcome VARCHAR, {", ".join(f"{q} INTEGER" for q in QUESTIONS)}, ethnic_group VARCHAR, force_code VARCHAR)"""
 
 
+def _respondents(rng: np.random.Generator, frame: dict, scenario: Scenario, settings: ContractorSettings):
+    """Sample the frame, draw outcomes: (sampled indices, design weights, completed mask, the
+    respondents' margin labels, the frame's margin totals)."""
+    index, design = _sample(rng, frame, scenario.sample_rate)
+    sub = {k: v[index] for k, v in frame.items()}
+    done = draw_outcomes(sub["key"], sub["strand"], sub, settings) == "COMPLETE"
+    stratum = np.char.add(frame["strand"].astype(str), np.char.add("|", frame["area"].astype(str)))
+    totals = {m: {k: float(v) for k, v in zip(*np.unique(values, return_counts=True))} for m, values in
+              (("stratum", stratum), ("age_band", frame["age_band"]), ("ethnic_group", frame["ethnic_group"]))}
+    labels = {"stratum": stratum[index][done], "age_band": sub["age_band"][done],
+              "ethnic_group": sub["ethnic_group"][done]}
+    return index, design, done, labels, totals
+
+
+def calibration_problem(seed: int, scenario: Scenario = Scenario(), year: int = 2025):
+    """One year's weighting input at Durham's volume from the planted truth: (design weights of the
+    respondents, their margin labels, the frame totals), as weighting.calibrate takes them."""
+    rng = np.random.default_rng(seed)
+    settings = replace(ContractorSettings(), truth=scenario.truth)
+    _, design, done, labels, totals = _respondents(rng, _frame(rng, scenario, year), scenario, settings)
+    return design[done], labels, totals
+
+
 def run_replicate(seed: int, scenario: Scenario) -> dict:
     """One replicate: per year the truth, and the published cells (calibrated and design-only)."""
     rng = np.random.default_rng(seed)
@@ -107,17 +130,8 @@ def run_replicate(seed: int, scenario: Scenario) -> dict:
         frame = _frame(rng, scenario, year)
         answers = draw_answers(frame["key"], frame["strand"], frame, frame["year"], settings)
         truths[year] = _true_shares(answers, frame)
-        index, design = _sample(rng, frame, scenario.sample_rate)
-        sub = {k: v[index] for k, v in frame.items()}
-        outcome = draw_outcomes(sub["key"], sub["strand"], sub, settings)
-        done = outcome == "COMPLETE"
-        stratum = np.char.add(frame["strand"].astype(str), np.char.add("|", frame["area"].astype(str)))
-        totals = {m: dict(zip(*np.unique(v, return_counts=True))) for m, v in
-                  (("stratum", stratum), ("age_band", frame["age_band"]), ("ethnic_group", frame["ethnic_group"]))}
-        labels = {"stratum": stratum[index][done], "age_band": sub["age_band"][done],
-                  "ethnic_group": sub["ethnic_group"][done]}
-        calibrated = weighting.calibrate(design[done], labels, {m: {k: float(v) for k, v in t.items()}
-                                                                for m, t in totals.items()}).weights
+        index, design, done, labels, totals = _respondents(rng, frame, scenario, settings)
+        calibrated = weighting.calibrate(design[done], labels, totals).weights
         fy = f"{year}/{(year + 1) % 100:02d}"
         picked = index[done]
         batch = pa.table({

@@ -67,7 +67,10 @@ def _previous_year_note(context: AssetExecutionContext, conn, window: tuple[date
 
 
 def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, extra=None,
-                 finalise=None, deps=("response_weights",), compares_with_previous_year=False):
+                 finalise=None, deps=("response_weights",), compares_with_previous_year=False, prepare=None,
+                 weighted_by=None):
+    """``prepare(conn, *window)``: writes the weights the query reads, in the table's transaction;
+    ``weighted_by(conn, *window)``: interviews the query would read without a weight (then it fails)."""
     """An asset writing one satisfaction table from marts.responses."""
     name = table.name.split(".")[1]
 
@@ -86,11 +89,18 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
         thresholds = annual.thresholds()
         query = build_sql(thresholds, *(window or ()))
         after = (lambda c: finalise(c, *window, thresholds)) if finalise else None
+        before = (lambda c: prepare(c, *(window or ()))) if prepare else None
         with warehouse.get_connection() as conn:
             if "response_weights" in deps and window and (missing := weighting.unweighted_interviews(conn, *window)):
                 raise Failure(f"{table.name}: {missing} completed interviews in {window[0]}..{window[1]} have no "
                               "calibrated_weight; materialise response_weights for the year first")
-            written = tables.write(conn, table, query, window, after)
+            if weighted_by and (missing := weighted_by(conn, *window)):
+                raise Failure(f"{table.name}: {missing} domestic abuse interviews of its months have no "
+                              "calibrated_weight; materialise satisfaction_da_monthly for those months first")
+            try:
+                written = tables.write(conn, table, query, window, after, before)
+            except ValueError as error:  # weights that cannot be computed: say why, write nothing
+                raise Failure(f"{table.name}: {error}") from error
             context.log.info(f"{table.name}: wrote {written} rows")
             if not partitions_def:
                 total = conn.execute(f"SELECT count(*) FROM {table.name}").fetchone()[0]
@@ -126,19 +136,39 @@ satisfaction_gap = _table_asset(
     financial_year_partitions, tables.gap_sql, finalise=disclosure.finalise_gap,
 )
 satisfaction_rolling = _table_asset(
-    tables.ROLLING, "Whole-experience satisfaction over the 12 months to each quarter end, general survey. Rebuilt "
-    "whole with each month's returns; a period that begins before the survey's first month is marked partial. "
-    "Method: docs/method.md.",
-    None, tables.rolling_sql,
+    tables.ROLLING, "Whole-experience satisfaction over the 12 months to each quarter end, general survey, each "
+    "period's respondents calibrated to the eligible victims of its own months (intermediate.rolling_weights). "
+    "Rebuilt whole with each month's returns; a period that begins before the survey's first month is marked "
+    "partial. Method: docs/method.md.",
+    None, tables.rolling_sql, deps=("response_weights", "sampling_frame", "stg_reports"),
+    prepare=lambda conn: weighting.calibrate_rolling(conn),
 )
 satisfaction_da_monthly = _table_asset(
-    tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question. Method: docs/method.md.",
-    monthly_partitions, tables.da_monthly_sql, deps=(),
+    tables.DA_MONTHLY, "The domestic abuse survey's satisfaction per month and question, each month's interviews "
+    "calibrated to its own eligible victims (written to marts.responses.calibrated_weight). Method: docs/method.md.",
+    monthly_partitions, tables.da_monthly_sql, deps=("sampling_frame", "stg_reports"),
+    prepare=lambda conn, start, end: weighting.calibrate_da_months(conn, start, end),
 )
+
+
+def _three_months_of(asset_name: str) -> AssetDep:
+    """The quarter ending in a month reads that month's and the two before's weights."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", BetaWarning)
+        mapping = TimeWindowPartitionMapping(start_offset=-2, end_offset=0, allow_nonexistent_upstream_partitions=True)
+    return AssetDep(asset_name, partition_mapping=mapping)
+
+
+def _da_quarter_unweighted(conn, start: date, end: date) -> int:
+    first = date(start.year - (start.month <= 2), (start.month - 3) % 12 + 1, 1)
+    return weighting.unweighted_interviews(conn, first, end, domestic_abuse_only=True)
+
+
 satisfaction_da_quarterly = _table_asset(
-    tables.DA_QUARTERLY, "The domestic abuse survey's satisfaction over rolling quarters (three months to each month). "
-    "Method: docs/method.md.",
-    monthly_partitions, tables.da_quarterly_sql, deps=(),
+    tables.DA_QUARTERLY, "The domestic abuse survey's satisfaction over rolling quarters (three months to each month), "
+    "on the months' calibrated weights. Method: docs/method.md.",
+    monthly_partitions, tables.da_quarterly_sql, deps=(_three_months_of("satisfaction_da_monthly"),),
+    weighted_by=_da_quarter_unweighted,
 )
 
 
@@ -152,7 +182,7 @@ satisfaction_da_quarterly = _table_asset(
     deps=["responses", "sampling_frame", "stg_reports"],
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
-    kinds={"duckdb", "samplics"},
+    kinds={"duckdb", "python"},
     metadata={
         "dagster/column_schema": TableSchema(columns=[
             TableColumn(name=n, type=t, description=d) for n, t, d in weighting.SUMMARY_COLUMNS]),

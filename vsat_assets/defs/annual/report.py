@@ -34,6 +34,7 @@ FUNNEL_STAGES = (
 )
 WIDTH = 680  # px: fits an A4 page with 12 mm margins, so print and screen show the same chart
 SPC_RUN = 8  # points in a row on one side of the centre line that signal a shift
+SPC_BASELINE_MONTHS = 6  # months of the previous year needed for it to be the p-chart's baseline
 CONFIG = {"displayModeBar": False, "responsive": False}
 COLOURS = ("#1f4e79", "#c55a11", "#548235", "#7030a0", "#bf9000")
 EN_DASH = "\u2013"
@@ -345,85 +346,139 @@ def _gap_section(gaps: list[dict], year: str, low_base: int, suppress: int) -> S
                    "% satisfied of white and ethnic-minority victims with 95% interval, general survey.", table)
 
 
-def spc_points(months: list[dict], run: int = SPC_RUN) -> tuple[float | None, list[dict]]:
-    """p-chart: (centre line, months with limits and signals) from rows of month, respondents, satisfied.
+def spc_points(months: list[dict], baseline: set[date], run: int = SPC_RUN) -> tuple[float | None, list[dict]]:
+    """p-chart on weighted shares: (centre line, months with limits and signals).
 
-    Centre line = pooled proportion of the months; each month's limits = centre +/- 3 standard
-    errors for its base, sqrt(p(1-p)/n), clipped to 0-100. A month is a signal when it lies
-    outside its limits, or in a run of `run` or more months on one side of the centre line.
+    Each row: month_start, respondents (valid answers), sw, sw2, swy (sums of the weights, their
+    squares, and the weights of the satisfied). A month's share is swy / sw, its effective sample
+    size Kish's sw^2 / sw2 (the base divided by the weighting's design effect). The centre line is
+    the weighted share of the `baseline` months pooled (a stated period before the months judged,
+    so a step is judged against the level before it); each month's limits are the centre +/- 3
+    standard errors sqrt(c(1 - c) / n_eff), clipped to 0-100. Only months outside the baseline are
+    judged (all of them if the baseline is every month shown): a signal is a month outside its
+    limits, or in a run of `run` or more judged months on one side of the centre. Its direction:
+    +1 above the centre (more satisfied: better), -1 below (worse).
     """
-    months = [m for m in months if m["respondents"]]
-    total = sum(m["respondents"] for m in months)
-    if not total:
+    months = [m for m in months if m["respondents"] and m["sw"] > 0]
+    base = [m for m in months if m["month_start"] in baseline]
+    if not base:
         return None, []
-    centre = sum(m["satisfied"] for m in months) / total
+    centre = sum(m["swy"] for m in base) / sum(m["sw"] for m in base)
+    judge_all = all(m["month_start"] in baseline for m in months)
     points = []
     for m in months:
-        pct = 100 * m["satisfied"] / m["respondents"]
-        sigma = math.sqrt(centre * (1 - centre) / m["respondents"])
+        pct, n_eff = 100 * m["swy"] / m["sw"], m["sw"] ** 2 / m["sw2"]
+        sigma = math.sqrt(centre * (1 - centre) / n_eff)
         low, high = max(0.0, 100 * (centre - 3 * sigma)), min(100.0, 100 * (centre + 3 * sigma))
-        points.append({**m, "pct": pct, "lcl": low, "ucl": high, "outside": not low <= pct <= high, "in_run": False})
-    side = [0 if abs(p["pct"] - 100 * centre) < 1e-9 else (1 if p["pct"] > 100 * centre else -1) for p in points]
+        side = 0 if abs(pct - 100 * centre) < 1e-9 else (1 if pct > 100 * centre else -1)
+        points.append({**m, "pct": pct, "effective_n": n_eff, "lcl": low, "ucl": high, "side": side,
+                       "baseline": m["month_start"] in baseline, "judged": judge_all or m["month_start"] not in baseline,
+                       "outside": False, "in_run": False, "direction": 0})
+    judged = [p for p in points if p["judged"]]
+    for p in judged:
+        p["outside"] = not p["lcl"] <= p["pct"] <= p["ucl"]
     start = 0
-    for i in range(1, len(points) + 1):
-        if i == len(points) or side[i] != side[start] or side[i] == 0:
-            if side[start] != 0 and i - start >= run:
-                for j in range(start, i):
-                    points[j]["in_run"] = True
+    for i in range(1, len(judged) + 1):
+        if i == len(judged) or judged[i]["side"] != judged[start]["side"] or judged[i]["side"] == 0:
+            if judged[start]["side"] != 0 and i - start >= run:
+                for p in judged[start:i]:
+                    p["in_run"] = True
             start = i
+    for p in judged:
+        p["direction"] = p["side"] if p["outside"] or p["in_run"] else 0
     return 100 * centre, points
+
+
+SPC_BETTER, SPC_WORSE = "#2e7d32", "#c62828"  # signal colours: more satisfied is better
+
+
+def _spc_months(conn, first: date, year_end: date, suppress: int) -> list[dict]:
+    """Whole experience per month of the general survey, weighted by calibrated_weight (months whose
+    year is not weighted yet are left out), with the sums spc_points needs."""
+    return _rows(conn, """
+        SELECT month, month_start, count(*) AS respondents, sum(calibrated_weight) AS sw,
+               sum(calibrated_weight * calibrated_weight) AS sw2,
+               coalesce(sum(calibrated_weight) FILTER (WHERE whole_experience <= 3), 0) AS swy
+        FROM marts.responses
+        WHERE outcome = 'COMPLETE' AND survey_strand <> 'DOMESTIC_ABUSE' AND whole_experience BETWEEN 1 AND 7
+          AND month_start >= ? AND month_start < ?
+        GROUP BY ALL HAVING count(*) >= ? AND count(*) FILTER (WHERE calibrated_weight IS NULL) = 0
+        ORDER BY month_start""", [first, year_end, suppress])
 
 
 def _spc_section(conn, year_start: date, year_end: date, suppress: int) -> Section | None:
     first = date(year_start.year - 1, year_start.month, 1)
-    months = _rows(conn, """
-        SELECT month, month_start, count(*) AS respondents, count(*) FILTER (WHERE whole_experience <= 3) AS satisfied
-        FROM marts.responses
-        WHERE outcome = 'COMPLETE' AND survey_strand <> 'DOMESTIC_ABUSE' AND whole_experience BETWEEN 1 AND 7
-          AND month_start >= ? AND month_start < ?
-        GROUP BY ALL HAVING count(*) >= ? ORDER BY month_start""", [first, year_end, suppress])
-    centre, points = spc_points(months)
+    months = _spc_months(conn, first, year_end, suppress)
+    previous = {m["month_start"] for m in months if m["month_start"] < year_start}
+    # The baseline: the previous financial year's months; without enough of them, the year's own.
+    own_year = len(previous) < SPC_BASELINE_MONTHS
+    baseline = {m["month_start"] for m in months} if own_year else previous
+    centre, points = spc_points(months, baseline)
     if centre is None:
         return None
+    baseline_text = (f"the months of {_fy(year_start)} themselves (fewer than {SPC_BASELINE_MONTHS} months of "
+                     f"{_fy(first)} to compare with)" if own_year else f"the months of {_fy(first)}")
     x = [p["month_start"].strftime("%b %Y") for p in points]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=[p["ucl"] for p in points], mode="lines", line=dict(color="#c00", shape="hvh", width=1),
-                             name="Control limits (3 sigma)", hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=[p["lcl"] for p in points], mode="lines", line=dict(color="#c00", shape="hvh", width=1),
+    limit_line = dict(color="#777", shape="hvh", width=1, dash="dash")
+    fig.add_trace(go.Scatter(x=x, y=[p["ucl"] for p in points], mode="lines", line=limit_line,
+                             name="Control limits (3 sigma, effective n)", hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=x, y=[p["lcl"] for p in points], mode="lines", line=limit_line,
                              showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=x, y=[centre] * len(points), mode="lines", line=dict(color="#555", width=1.5),
-                             name=f"Centre line {centre:.1f}%", hoverinfo="skip"))
-    signal = [p["outside"] or p["in_run"] for p in points]
+    fig.add_trace(go.Scatter(x=x, y=[centre] * len(points), mode="lines", line=dict(color="#333", width=1.5),
+                             name=f"Centre line {centre:.1f}% (baseline {_fy(first) if not own_year else _fy(year_start)})",
+                             hoverinfo="skip"))
     fig.add_trace(go.Scatter(
-        x=x, y=[p["pct"] for p in points], mode="lines+markers", name="Month",
+        x=x, y=[p["pct"] for p in points], mode="lines+markers", name="Month (weighted)",
         line=dict(color=COLOURS[0], width=1.5),
-        marker=dict(size=[12 if s else 7 for s in signal], color=["#c00" if s else COLOURS[0] for s in signal],
-                    symbol=["diamond" if s else "circle" for s in signal]),
-        customdata=[p["respondents"] for p in points],
-        hovertemplate="%{x}: %{y:.1f}% (base %{customdata:,})<extra></extra>",
+        marker=dict(size=7, color=["#9db3c8" if not p["judged"] else COLOURS[0] for p in points]),
+        customdata=[[p["respondents"], p["effective_n"]] for p in points],
+        hovertemplate="%{x}: %{y:.1f}% (base %{customdata[0]:,}, effective n %{customdata[1]:,.0f})<extra></extra>",
     ))
-    lows, highs = [p["lcl"] for p in points] + [p["pct"] for p in points], [p["ucl"] for p in points] + [p["pct"] for p in points]
+    for direction, colour, symbol, name in ((1, SPC_BETTER, "triangle-up", "Signal: better (more satisfied)"),
+                                            (-1, SPC_WORSE, "triangle-down", "Signal: worse (less satisfied)")):
+        marked = [p for p in points if p["direction"] == direction]
+        fig.add_trace(go.Scatter(
+            x=[p["month_start"].strftime("%b %Y") for p in marked], y=[p["pct"] for p in marked], mode="markers",
+            name=name, marker=dict(size=13, color=colour, symbol=symbol, line=dict(color="white", width=1)),
+            hoverinfo="skip", visible=True if marked else "legendonly"))
+    lows = [p["lcl"] for p in points] + [p["pct"] for p in points]
+    highs = [p["ucl"] for p in points] + [p["pct"] for p in points]
     fig.update_xaxes(type="category", tickangle=-45)
-    fig.update_yaxes(title_text="% satisfied (unweighted)", range=_axis_range(lows, highs))
-    _layout(fig, "Whole experience month by month: p-chart", 430)
+    fig.update_yaxes(title_text="% satisfied (weighted)", range=_axis_range(lows, highs))
+    _layout(fig, "Whole experience month by month: p-chart", 450)
     rows = []
     for p in points:
-        flags = [text for flag, text in ((p["outside"], "Outside the control limits"),
-                                         (p["in_run"], f"In a run of {SPC_RUN} or more on one side")) if flag]
-        rows.append(([p["month_start"].strftime("%B %Y"), f"{p['respondents']:,}", _pct(p["pct"]),
-                      f"{p['lcl']:.1f}{EN_DASH}{p['ucl']:.1f}", "; ".join(flags)], "signal" if flags else ""))
+        flags = [text for flag, text in ((p["outside"], "outside the control limits"),
+                                         (p["in_run"], f"in a run of {SPC_RUN} or more on one side")) if flag]
+        verdict = {1: "Better: ", -1: "Worse: ", 0: ""}[p["direction"]] + "; ".join(flags)
+        if p["baseline"] and not p["judged"]:
+            verdict = "Baseline month (sets the centre line; not judged)"
+        css = {1: "signal-better", -1: "signal-worse", 0: ""}[p["direction"]]
+        rows.append(([p["month_start"].strftime("%B %Y"), f"{p['respondents']:,}", f"{p['effective_n']:,.0f}",
+                      _pct(p["pct"]), f"{p['lcl']:.1f}{EN_DASH}{p['ucl']:.1f}", verdict], css))
     table = _table("Whole experience per month with its control limits",
-                   ["Month", "Respondents", "% satisfied", "Control limits", "Signal"], rows)
-    signals = sum(1 for s in signal if s)
+                   ["Month", "Respondents", "Effective n", "% satisfied (weighted)", "Control limits", "Signal"], rows)
+    better = sum(1 for p in points if p["direction"] == 1)
+    worse = sum(1 for p in points if p["direction"] == -1)
+    judged = sum(1 for p in points if p["judged"])
     intro = ("<p>A statistical process control chart (p-chart), as police performance teams use instead of "
-             "comparing one month with the last. The centre line is the satisfaction rate of all the months shown; "
-             "the red control limits are three standard errors either side for each month's number of "
-             f"respondents. A month outside its limits, or a run of {SPC_RUN} or more months on one side of the centre "
-             "line, is a signal that something has changed (a red diamond); other movement is ordinary variation. "
-             f"General survey, unweighted, months with at least {suppress} respondents. "
-             f"{signals} of {len(points)} months signal.</p>")
+             "comparing one month with the last. Each month is the weighted share satisfied (the same weights as the "
+             f"annual figures). The centre line is the satisfaction rate of the baseline, {baseline_text}; "
+             "the dashed control limits are three standard errors either side of it for each month's effective "
+             "number of respondents (its base divided by the weighting's design effect). A month outside its limits, "
+             f"or a run of {SPC_RUN} or more months on one side of the centre line, is a signal that something has "
+             "changed: a green triangle pointing up when satisfaction is higher (better), a red triangle pointing "
+             "down when it is lower (worse); other movement is ordinary variation. "
+             f"General survey, months with at least {suppress} respondents. Of {judged} months judged, "
+             f"{better} signal better and {worse} signal worse.</p>")
     return Section("spc", "Month by month: control chart", intro, fig,
-                   "Whole experience per month, centre line and 3-sigma control limits; signals in red.", table)
+                   "Whole experience per month (weighted), baseline centre line and 3-sigma limits on the effective "
+                   "sample size; signals green when better, red when worse.", table)
+
+
+def _fy(start: date) -> str:
+    return f"{start.year}/{(start.year + 1) % 100:02d}"
 
 
 def _rolling_section(rolling: list[dict], low_base: int, suppress: int) -> Section | None:
@@ -566,7 +621,8 @@ th[scope=row], thead th:first-child { text-align: left; } thead th { background:
 thead { display: table-header-group; } tr { break-inside: avoid; }
 tr.low-base th, tr.low-base td { font-style: italic; }
 tr.suppressed th, tr.suppressed td { color: #777; }
-tr.signal th, tr.signal td { color: #b00000; font-weight: bold; }
+tr.signal-better th, tr.signal-better td { color: #1b5e20; font-weight: bold; }
+tr.signal-worse th, tr.signal-worse td { color: #b00000; font-weight: bold; }
 nav ol { columns: 2; }
 """
 

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # imported where used: not at code-location load
     import duckdb
 
 RESPONSES = "marts.responses"
+ROLLING_WEIGHTS = "intermediate.rolling_weights"  # written by weighting.calibrate_rolling
 
 _ESTIMATE_COLUMNS = (
     ("respondents", "BIGINT", "Unweighted base: valid answers (codes 1-7); null if suppressed."),
@@ -194,33 +195,20 @@ ROLLING = Table(
 
 def rolling_sql(t: Thresholds) -> str:
     """Whole experience over the 12 months to each quarter end that has returns, from the survey's
-    first month with returns; periods that began before it are partial and labelled by their length."""
+    first month with returns; periods that began before it are partial and labelled by their length.
+
+    Periods and weights: intermediate.rolling_weights (weighting.calibrate_rolling), each period's
+    respondents calibrated to the eligible victims of its own months; variance strata: strand x area."""
     answers = answers_sql("survey_strand <> 'DOMESTIC_ABUSE'")
-    # Years not weighted yet fall back to the design weight.
     return f"""
-    with answers as (select *, coalesce(calibrated_weight, design_weight) as w
-                     from ({answers}) where question = 'whole_experience'),
-    bounds as (
-        select min(month_start) as first, max(month_start) as last
-        from {RESPONSES} where survey_strand <> 'DOMESTIC_ABUSE'
-    ),
+    with answers as (select * from ({answers}) where question = 'whole_experience'),
     periods as (
-        select period_end, period_start, date_diff('month', period_start, period_end) + 1 as months_covered
-        from (
-            select period_end, greatest(first, (period_end - interval 11 month)::DATE) as period_start
-            from (
-                select unnest(generate_series(
-                    -- first quarter-end month (3, 6, 9, 12) on or after the first month with returns
-                    date_trunc('quarter', first) + interval 2 month, last, interval 3 month
-                ))::DATE as period_end, first
-                from bounds
-            )
-        )
+        select distinct period_end, period_start, date_diff('month', period_start, period_end) + 1 as months_covered
+        from {ROLLING_WEIGHTS}
     ),
     strata as (
-        select period_end, survey_strand, area, {design.stratum_sums('w')}
-        from periods
-        join answers on month_start >= period_start and month_start <= period_end
+        select period_end, survey_strand, area, {design.stratum_sums('rolling_weight')}
+        from {ROLLING_WEIGHTS} join answers using (survey_id)
         group by all
     )
     select
@@ -250,7 +238,8 @@ DA_MONTHLY = Table(
 
 
 def da_monthly_sql(t: Thresholds, start: date, end: date) -> str:
-    """Weights: design_weight (the month is published before its year is weighted); strata: area."""
+    """Weights: calibrated_weight (the domestic abuse survey is calibrated month by month to its own
+    frame, weighting.calibrate_year); strata: area."""
     answers = answers_sql(
         f"month_start >= DATE '{start}' and month_start < DATE '{end}' and survey_strand = 'DOMESTIC_ABUSE'"
     )
@@ -258,7 +247,7 @@ def da_monthly_sql(t: Thresholds, start: date, end: date) -> str:
     select month, month_start, question, {design.estimates(t.suppress, t.low_base)}
     from (
         select month, month_start, question, {design.summed()}
-        from (select month, month_start, question, area, {design.stratum_sums('design_weight')}
+        from (select month, month_start, question, area, {design.stratum_sums('calibrated_weight')}
               from ({answers}) group by all)
         group by all
     )
@@ -282,7 +271,8 @@ DA_QUARTERLY = Table(
 
 
 def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
-    """Rolling quarters ending in each month of [start, end); strata: area x month; design weights.
+    """Rolling quarters ending in each month of [start, end); strata: area x month; weights:
+    calibrated_weight, each month's calibrated to its own frame, so the quarter's add to its three.
 
     Months with no interview at all publish nothing to protect, so only months with 1 to
     suppress - 1 valid answers hide their quarters."""
@@ -297,7 +287,7 @@ def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
             as period_end
     ),
     strata as (
-        select period_end, question, area, month_start, {design.stratum_sums('design_weight')}
+        select period_end, question, area, month_start, {design.stratum_sums('calibrated_weight')}
         from periods join answers on month_start > period_end - interval 3 month and month_start <= period_end
         group by all
     ),
@@ -322,14 +312,18 @@ def da_quarterly_sql(t: Thresholds, start: date, end: date) -> str:
 
 
 def write(conn: duckdb.DuckDBPyConnection, table: Table, query: str, window: tuple[date, date] | None,
-          finalise: Callable[[duckdb.DuckDBPyConnection], None] | None = None) -> int:
+          finalise: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+          prepare: Callable[[duckdb.DuckDBPyConnection], object] | None = None) -> int:
     """Replace the table (or its window) with the query's rows, then run `finalise` (secondary
-    suppression, significance), all in one transaction; rows written."""
+    suppression, significance), all in one transaction, after `prepare` (the weights the query
+    reads) in the same transaction; rows written."""
     names = ", ".join(name for name, _, _ in table.columns)
     ensure_schemas(conn)
     insert = f"INSERT INTO {table.name} ({names}) SELECT {names} FROM ({query})"
 
     def run(c: duckdb.DuckDBPyConnection) -> int:
+        if prepare:
+            prepare(c)
         written = c.execute(insert).fetchall()[0][0]
         if finalise:
             finalise(c)
