@@ -68,9 +68,12 @@ def _sql_braces(pattern: str) -> str:
 # DuckDB expression; fill in with PHONE_NORMALISE_SQL.format(col="victim_phone").
 # (Regex quantifier braces are doubled so that str.format leaves them alone.)
 # regexp_extract returns '' on no match, which nullif turns into NULL.
+# The separators are removed with translate (a character map, several times cheaper than a
+# regex replace); _SEPARATORS_SQL deletes exactly the characters of _SEPARATORS.
+_SEPARATORS_SQL = "' ' || chr(9) || '.()-'"
 PHONE_NORMALISE_SQL = (
-    "nullif(regexp_extract(regexp_replace(regexp_replace(CAST({col} AS VARCHAR), "
-    f"'{_SEPARATORS}', '', 'g'), "
+    "nullif(regexp_extract(regexp_replace(translate(CAST({col} AS VARCHAR), "
+    f"{_SEPARATORS_SQL}, ''), "
     f"'^{_sql_braces(_INTERNATIONAL)}$', '0\\1'), "
     f"'^({_sql_braces(_USABLE)})$', 1), '')"
 )
