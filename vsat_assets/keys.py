@@ -109,11 +109,6 @@ def check_against_warehouse(conn: "duckdb.DuckDBPyConnection", ring: KeyRing) ->
 
 
 def _register(conn: "duckdb.DuckDBPyConnection", key: bytes, name: str) -> None:
-    import duckdb
-    try:
-        conn.remove_function(name)
-    except duckdb.InvalidInputException:
-        pass
     register_pseudonym_function(conn, key, name)
 
 

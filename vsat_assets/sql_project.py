@@ -32,13 +32,8 @@ REGISTERS = {("ops", "opt_out_register"), ("ops", "contact_history")}
 
 def prepare_connection(conn: "duckdb.DuckDBPyConnection", pseudonym_key: bytes) -> None:
     """The schemas and registers models read, and functions they may call (this connection only)."""
-    import duckdb
     ensure_schemas(conn)
     conn.execute(f"CREATE OR REPLACE TEMP MACRO normalise_uk_phone(raw) AS {PHONE_NORMALISE_SQL.format(col='raw')}")
-    try:
-        conn.remove_function("vsat_pseudonym")
-    except duckdb.InvalidInputException:
-        pass
     register_pseudonym_function(conn, pseudonym_key, "vsat_pseudonym")
 
 

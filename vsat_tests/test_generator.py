@@ -3,30 +3,30 @@
 import datetime
 import re
 
+import numpy as np
 import polars as pl
 import pytest
 
 from vsat_assets.defs.raw_reports.generator import (
     ANNUAL_ASB,
     ANNUAL_CRIMES,
+    PHONE_SPACE,
     GeneratorSettings,
+    _FIRST_COHORT,
+    _ORG_COHORT,
+    _Pools,
     generate_month,
     generate_month_frame,
     load_offence_catalogue,
+    phone_numbers,
+    phone_slots,
 )
 from vsat_assets.defs.raw_reports.schema import ETHNICITIES, REPORT_COLUMNS
+from vsat_assets.privacy import normalise_uk_phone
 
 APRIL = datetime.date(2023, 4, 1)
 MAY = datetime.date(2023, 5, 1)
 STRANDS = {"BURGLARY", "VEHICLE", "VIOLENCE", "CRIMINAL_DAMAGE", "HARASSMENT", "FRAUD", "HATE", "ASB"}
-
-# Ofcom drama numbers in national form (digits only, leading 0).
-DRAMA_NUMBER = re.compile(
-    r"^(07700900\d{3}"
-    r"|01914980\d{3}|0(113|114|115|116|117|118|121|131|141|151|161)4960\d{3}"
-    r"|02079460\d{3}|02920180\d{3}|01632960\d{3})$"
-)
-
 
 @pytest.fixture(scope="module")
 def april() -> pl.DataFrame:
@@ -173,14 +173,74 @@ def test_same_person_same_details_across_months(april):
         assert both[col].eq_missing(both[f"{col}_may"]).all(), col
 
 
-def test_phone_numbers_only_from_drama_ranges(year):
+def test_phone_numbers_only_in_the_unallocated_010_range(year):
     phones = year["victim_phone"].drop_nulls()
     real = phones.filter(~phones.is_in(["unknown", "n/a", "000"]))
-    bad = [p for p in real.unique().to_list() if not DRAMA_NUMBER.match(national_digits(p))]
-    assert bad == []
-    assert real.map_elements(national_digits, return_dtype=pl.String).str.starts_with("07").mean() > 0.65
+    digits = real.map_elements(national_digits, return_dtype=pl.String)
+    assert digits.str.contains(r"^010[0-9]{8}$").all()
+    normalised = real.map_elements(normalise_uk_phone, return_dtype=pl.String)
+    assert normalised.eq(digits).all()  # every format typed is usable to the platform
     assert real.str.contains(r"^\+44").any() and real.str.contains(r"^\(0").any()
     assert real.str.contains(" ").any() and (~real.str.contains(" ")).any()
+
+
+def pool_numbers(settings: GeneratorSettings, force_index: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every person number a force's pools can hold (birth years 1915-2030, and organisations),
+    and their phone numbers."""
+    pools = _Pools.for_volume((ANNUAL_CRIMES + ANNUAL_ASB) * settings.scale / settings.forces)
+    index = np.arange(pools.general + pools.repeat)
+    cohorts = np.arange(1915 - _FIRST_COHORT, 2031 - _FIRST_COHORT)
+    people = (cohorts[:, None] * pools.cohort_stride + index[None, :]).ravel()
+    orgs = _ORG_COHORT * pools.cohort_stride + np.arange(pools.orgs)
+    person_num = np.concatenate([people, orgs])
+    return person_num, phone_numbers(settings.seed, force_index, person_num, pools)
+
+
+def sharing_share(numbers: np.ndarray) -> tuple[float, int, int]:
+    """Share of people whose number someone else also has, whether three or more people share one,
+    and how many distinct numbers there are."""
+    ordered = np.sort(numbers)
+    same_as_next = ordered[1:] == ordered[:-1]
+    shared = np.zeros(len(ordered), dtype=bool)
+    shared[1:] |= same_as_next
+    shared[:-1] |= same_as_next
+    return float(shared.mean()), bool((ordered[2:] == ordered[:-2]).any()), len(ordered) - int(same_as_next.sum())
+
+
+def test_a_few_per_cent_of_people_share_a_number_at_durham(year):
+    person_num, numbers = pool_numbers(GeneratorSettings(), 0)
+    share, three_or_more, _ = sharing_share(numbers)
+    assert 0.02 < share < 0.06 and not three_or_more  # households of two, nothing like 48 on one number
+    # Victims: the share of them whose number another person has (in the population) ...
+    victims = year.filter(~pl.col("is_organisation") & pl.col("victim_phone").is_not_null()
+                          & ~pl.col("victim_phone").is_in(["unknown", "n/a", "000"]))
+    victim_num = victims["victim_person_id"].str.slice(5).cast(pl.Int64).unique().to_numpy()
+    _, inverse, counts = np.unique(numbers, return_inverse=True, return_counts=True)
+    shared = counts[inverse][np.searchsorted(person_num, victim_num)] > 1
+    assert 0.02 < shared.mean() < 0.06
+    # ... and whose number another victim of the same year has: the opt-out register's false matches.
+    by_number = (victims.select("victim_person_id", pl.col("victim_phone").map_elements(
+        normalise_uk_phone, return_dtype=pl.String).alias("number")).unique()
+        .with_columns(pl.col("victim_person_id").n_unique().over("number").alias("holders")))
+    assert 0 < (by_number["holders"] > 1).mean() < 0.02
+
+
+def test_numbers_distinct_at_national_scale():
+    national = GeneratorSettings(scale=100, forces=43)
+    assert phone_slots(national) <= PHONE_SPACE
+    # Two forces' whole pools (4.4 million people): the first and the last.
+    pooled = np.concatenate([pool_numbers(national, f)[1] for f in (0, 42)])
+    share, three_or_more, distinct = sharing_share(pooled)
+    assert 0.02 < share < 0.06 and not three_or_more
+    assert distinct == len(pooled) - round(share * len(pooled) / 2) > 4_000_000
+    # A national month's victims (all 43 forces): distinct people, distinct numbers but households.
+    digits = pl.col("victim_phone").str.replace_all(r"[^0-9]", "")
+    month = generate_month_frame(APRIL, national).filter(
+        ~pl.col("is_organisation") & digits.str.contains(r"^(010|4410)"))
+    people = month.select("victim_person_id", digits.str.slice(-8).alias("number")).unique("victim_person_id")
+    holders = people.group_by("number").len()["len"]
+    assert people.height > 250_000 and holders.max() <= 2
+    assert (holders > 1).sum() / people.height < 0.02
 
 
 def test_scale_and_forces_split_volume(april):

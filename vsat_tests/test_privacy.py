@@ -17,6 +17,8 @@ from vsat_assets.privacy import (
     neutralise_cell,
     neutralise_expr,
     normalise_uk_phone,
+    drop_pseudonym_function,
+    hmac_pads,
     pseudonym,
     register_pseudonym_function,
 )
@@ -217,17 +219,68 @@ def test_pseudonym_is_truncated_hmac_sha256():
     assert pseudonym(KEY, "DUR", "person-42") == "S" + expected
 
 
-def test_duckdb_udf_matches_python():
+# Keys of every length that matters to HMAC: short, 32 bytes, exactly SHA-256's 64-byte block,
+# one over it (hashed first), far over it, and bytes that are not valid UTF-8.
+KEYS = [KEY, b"k" * 32, bytes(range(64)), bytes(range(65)), b"\xff\x00" * 100, b"x"]
+# Parts: empty, Unicode (2-, 3- and 4-byte UTF-8), quotes, and messages longer than a block.
+EDGE_PARTS = [("", ""), ("DUR", ""), ("", "person-42"), ("Ünïcødé ☎", "日本語"), ("emoji 😀", "𝄞"),
+              ("o'brien", '"quoted"'), ("x" * 55, "y"), ("x" * 63, ""), ("a" * 64, "b" * 64),
+              ("long " * 300, "z" * 1000), ("DUR/DUR-P00000042", "DUR/C/2025-04/000001")]
+
+
+def reference_pseudonym(key: bytes, a: str, b: str) -> str:
+    """Python's hmac, independently of the module under test."""
+    return "S" + hmac.new(key, f"{a}\x1f{b}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+@pytest.mark.parametrize("key", KEYS, ids=lambda k: f"{len(k)}-byte key")
+def test_duckdb_pseudonym_matches_python_hmac_on_edge_cases(key):
     con = duckdb.connect()
-    register_pseudonym_function(con, KEY)
-    pairs = [("DUR", f"person-{i}") for i in range(5000)] + [("DUR", "Ünïcødé ☎"), ("", "")]
-    t = pa.table({"i": range(len(pairs)), "f": [a for a, _ in pairs], "p": [b for _, b in pairs]})
+    register_pseudonym_function(con, key)
+    t = pa.table({"i": range(len(EDGE_PARTS)), "f": [a for a, _ in EDGE_PARTS], "p": [b for _, b in EDGE_PARTS]})
     con.register("t", t)
     got = [r[0] for r in con.execute("SELECT vsat_pseudonym(f, p) FROM t ORDER BY i").fetchall()]
-    assert got == [pseudonym(KEY, a, b) for a, b in pairs]
+    assert got == [reference_pseudonym(key, a, b) for a, b in EDGE_PARTS]
+    assert got == [pseudonym(key, a, b) for a, b in EDGE_PARTS]
     assert con.execute("SELECT vsat_pseudonym(NULL, 'x'), vsat_pseudonym('x', NULL)").fetchone() == (None, None)
     with pytest.raises(duckdb.Error, match="unit separator"):
         con.execute("SELECT vsat_pseudonym('a' || chr(31) || 'b', 'c')").fetchall()
+    with pytest.raises(duckdb.Error, match="unit separator"):
+        con.execute("SELECT vsat_pseudonym('a', chr(31))").fetchall()
+
+
+def test_duckdb_pseudonym_matches_python_on_a_million_values():
+    con = duckdb.connect()
+    register_pseudonym_function(con, DEV_PSEUDONYM_KEY)
+    rows = con.execute(
+        """SELECT 'DUR/DUR-P' || lpad(i::VARCHAR, 8, '0') AS f, 'DUR/C/2025-04/' || (i * 7919)::VARCHAR AS p,
+                  vsat_pseudonym(f, p) FROM range(1000000) r(i)""").fetchall()
+    h = hmac.new(DEV_PSEUDONYM_KEY, digestmod=hashlib.sha256)
+
+    def expected(a, b):
+        m = h.copy()
+        m.update(f"{a}\x1f{b}".encode())
+        return "S" + m.hexdigest()[:32]
+    mismatches = sum(1 for a, b, got in rows if got != expected(a, b))
+    assert len(rows) == 1_000_000 and mismatches == 0
+
+
+def test_pseudonym_sql_holds_no_key_material():
+    """The pads travel as query parameters: neither the macro's SQL nor anything the
+    connection can list as SQL text holds the key or its pads."""
+    con = duckdb.connect()
+    key = b"a-distinctive-key-for-this-test-0123456789"
+    register_pseudonym_function(con, key)
+    inner, outer = hmac_pads(key)
+    text = " ".join(str(r) for r in con.execute(
+        "SELECT macro_definition FROM duckdb_functions() WHERE function_name = 'vsat_pseudonym'").fetchall())
+    assert "getvariable" in text
+    for secret in (key, inner, outer):
+        assert secret.hex() not in text.lower() and secret.decode("latin-1") not in text
+    drop_pseudonym_function(con, "vsat_pseudonym")
+    assert con.execute("SELECT getvariable('vsat_pseudonym_inner_pad')").fetchone() == (None,)
+    with pytest.raises(duckdb.Error):
+        con.execute("SELECT vsat_pseudonym('a', 'b')").fetchall()
 
 
 @pytest.mark.slow

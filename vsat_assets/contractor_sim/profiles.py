@@ -16,7 +16,7 @@ import duckdb
 
 from vsat_assets.contractor_sim.simulate import Profile
 from vsat_assets.contractor_sim.truth import AGE_BANDS, UNKNOWN
-from vsat_assets.privacy import register_pseudonym_function
+from vsat_assets.privacy import drop_pseudonym_function, register_pseudonym_function
 
 _AGE_BAND_SQL = f"""case
     when victim_age is null then '{UNKNOWN}'
@@ -40,5 +40,5 @@ def profiles_from_reports(warehouse: Path | duckdb.DuckDBPyConnection, key: byte
             from (select *, date_sub('year', victim_date_of_birth, report_date) as victim_age from raw.reports)
             where victim_person_id is not null and crime_reference is not null""").fetchall()
     finally:
-        warehouse.remove_function(udf)
+        drop_pseudonym_function(warehouse, udf)
     return {sid: Profile(area or "", band, group) for sid, area, band, group in rows}

@@ -5,8 +5,12 @@ comes from a numpy SeedSequence of (seed, year, month, force index), so any
 month can be generated on its own. Person details are not random draws: they
 are hashed from the person id, so a repeat victim looks the same every month.
 
-All names and phone numbers are plainly fake: surnames are fictional words and
-numbers come only from Ofcom's ranges reserved for drama.
+All names and phone numbers are plainly fake: surnames are fictional words and every
+number is 010 followed by eight digits. No UK dialling code begins 010 (geographic codes
+begin 011, 01x1 or 01xyz with x from 2 to 9; 010 was the international prefix until 1995),
+so none is a real subscriber's, while the platform's normalisation still reads them as
+usable. Each person has a number of their own, drawn without replacement; a few per cent
+share theirs with one other person of their household (docs/synthetic_phones.md).
 """
 
 from __future__ import annotations
@@ -60,16 +64,17 @@ _TITLES = _MALE_TITLES + _FEMALE_TITLES
 _FORENAMES = FORENAMES_MALE + FORENAMES_FEMALE
 JUNK_PHONES = ("unknown", "n/a", "000")
 
-# Ofcom drama ranges: (area code without leading 0, local part before the last
-# three digits). The first entry is the mobile range 07700 900000-900999.
-_DRAMA_RANGES = (
-    ("7700", "900"),
-    ("191", "498 0"), ("113", "496 0"), ("114", "496 0"), ("115", "496 0"),
-    ("116", "496 0"), ("117", "496 0"), ("118", "496 0"), ("121", "496 0"),
-    ("131", "496 0"), ("141", "496 0"), ("151", "496 0"), ("161", "496 0"),
-    ("20", "7946 0"), ("29", "2018 0"), ("1632", "960"),
-)
-_PHONE_FORMATS = 5  # spaced, run-together, +44 spaced, +44 run-together, (bracketed)
+# Phone numbers: '010' + 8 digits, formats spaced, run-together, +44 spaced, +44 run-together,
+# (bracketed). Persons in pairs (person_num, person_num ^ 1) of one cohort share one number
+# when their pair is a household; about that share of people share their number.
+PHONE_SPACE = 10**8
+HOUSEHOLD_SHARE = 0.04
+_PHONE_STYLE_P = (0.45, 0.25, 0.12, 0.08, 0.10)
+# Birth cohorts get number slots modulo this many years (victims are 5 to 97 years old), and
+# one more slot holds organisations; a force's slots are consecutive.
+_COHORT_SLOTS = 116
+_COHORT_SLOT_BASE = 1915
+_PHONE_MULTIPLIER = 61_803_399  # odd and not a multiple of 5: a bijection modulo 10**8
 
 
 @dataclass(frozen=True)
@@ -187,19 +192,6 @@ def _area_weights(n: int) -> np.ndarray:
     return w / w.sum()
 
 
-@lru_cache(maxsize=1)
-def _phone_table() -> pl.Series:
-    """Every drama number in every typed format, indexed range*5000 + number*5 + format."""
-    out = []
-    for area, local in _DRAMA_RANGES:
-        for n in range(1000):
-            spaced = f"{local}{n:03d}"
-            tight = spaced.replace(" ", "")
-            out += [f"0{area} {spaced}", f"0{area}{tight}", f"+44 {area} {spaced}",
-                    f"+44{area}{tight}", f"(0{area}) {spaced}"]
-    return pl.Series(out, dtype=pl.String)
-
-
 @lru_cache(maxsize=3)
 def _digit_table(width: int) -> pl.Series:
     return pl.Series([f"{i:0{width}d}" for i in range(10**width)], dtype=pl.String)
@@ -307,6 +299,7 @@ def _force_month(month_start: datetime.date, settings: GeneratorSettings, force_
 
     people = _person_details(_force_key(settings.seed, force_index), person_num,
                              pools.cohort_stride, month_start, day)
+    people["phone"] = phone_numbers(settings.seed, force_index, person_num, pools).astype(np.int64)
     month_label = f"{year:04d}-{month:02d}"
     frame = pl.DataFrame({
         "seq": seq, "is_crime": is_crime, "day": day, "offence": offence, "area": area,
@@ -341,7 +334,7 @@ def _force_month(month_start: datetime.date, settings: GeneratorSettings, force_
         pl.when(person).then(pl.col("dob")).alias("victim_date_of_birth"),
         pl.when(pl.col("phone_u") < 0.08).then(None)
         .when(pl.col("phone_u") < 0.09).then(lookup(JUNK_PHONES, "junk"))
-        .otherwise(pl.lit(_phone_table()).gather(pl.col("phone"))).alias("victim_phone"),
+        .otherwise(_phone_text("phone", "phone_style")).alias("victim_phone"),
         pl.when(person).then(lookup(ETHNICITIES, "ethnicity")).alias("victim_ethnicity"),
         "is_organisation", "police_on_duty", "is_deceased", "is_sensitive", "is_domestic_abuse",
         pl.when(~pl.col("is_domestic_abuse")).then(None)
@@ -371,14 +364,54 @@ def _person_details(key: np.uint64, person_num: np.ndarray, stride: int,
         np.searchsorted(np.cumsum(_MALE_TITLE_P)[:-1], h.uniform(4), side="right"))
     ethnicity = np.searchsorted(np.cumsum([0.88, 0.02, 0.035, 0.01, 0.01]), h.uniform(9), side="right")
 
-    mobile = h.uniform(10) < 0.75
-    phone_range = np.where(mobile, 0, 1 + h.index(11, len(_DRAMA_RANGES) - 1))
-    style = np.searchsorted([0.5, 0.75, 0.88], h.uniform(12), side="right")  # 0..3
-    style = np.where(~mobile & (style == 3), 4, style)  # landlines: brackets, not +44 run together
+    style = np.searchsorted(np.cumsum(_PHONE_STYLE_P)[:-1], h.uniform(12), side="right")
     return {
         "title": title, "forename": forename, "surname": h.index(5, len(SURNAMES)),
         "org_name": h.index(6, len(_org_names())), "dob": dob, "under_18": under_18,
         "ethnicity": ethnicity,
-        "phone": phone_range * 5000 + h.index(13, 1000) * _PHONE_FORMATS + style,
+        "phone_style": style,
         "phone_u": h.uniform(14), "junk": h.index(15, len(JUNK_PHONES)),
     }
+
+
+# --- phone numbers -------------------------------------------------------------
+
+def phone_numbers(seed: int, force_index: int, person_num: np.ndarray, pools: _Pools) -> np.ndarray:
+    """The 8 digits after '010' of each person's number: distinct per person (and force) up to
+    PHONE_SPACE people, except that the two people of a household pair share one.
+
+    A person's slot (force, birth cohort modulo _COHORT_SLOTS, index in the cohort) is numbered
+    densely and scrambled by an affine bijection modulo PHONE_SPACE, so distinct slots get
+    distinct numbers while the force's slots fit (national scale: about 95 million of 100).
+    """
+    person_num = person_num.astype(np.int64)
+    cohort, index = np.divmod(person_num, pools.cohort_stride)
+    is_org = cohort == _ORG_COHORT
+    key = _force_key(seed, force_index)
+    pair_u = (_mix((person_num >> 1).astype(np.uint64) ^ key ^ np.uint64(0x5EED_F00D)) >> np.uint64(43))
+    household = ~is_org & (pair_u.astype(np.float64) * 2.0**-21 < HOUSEHOLD_SHARE)
+    index = np.where(household, index & ~1, index)
+    per_slot = max(pools.general + pools.repeat, pools.orgs) + 1
+    slot = np.where(is_org, _COHORT_SLOTS, (cohort + _FIRST_COHORT - _COHORT_SLOT_BASE) % _COHORT_SLOTS)
+    code = ((force_index * (_COHORT_SLOTS + 1) + slot) * per_slot + index) % PHONE_SPACE
+    offset = int(_mix(np.array([seed], dtype=np.uint64))[0] % np.uint64(PHONE_SPACE))
+    return (code.astype(np.uint64) * np.uint64(_PHONE_MULTIPLIER) + np.uint64(offset)) % np.uint64(PHONE_SPACE)
+
+
+def phone_slots(settings: GeneratorSettings) -> int:
+    """How many distinct numbers the settings' forces can use; numbers are distinct when it is at
+    most PHONE_SPACE (about 105 x Durham's volume however it is split into forces)."""
+    pools = _Pools.for_volume((ANNUAL_CRIMES + ANNUAL_ASB) * settings.scale / settings.forces)
+    return settings.forces * (_COHORT_SLOTS + 1) * (max(pools.general + pools.repeat, pools.orgs) + 1)
+
+
+def _phone_text(number_column: str, style_column: str) -> pl.Expr:
+    """'010' + the number's 8 digits, typed in one of five styles."""
+    digits = _zero_padded(number_column, 8)
+    spaced = digits.str.slice(0, 4) + pl.lit(" ") + digits.str.slice(4, 4)
+    style = pl.col(style_column)
+    return (pl.when(style == 0).then(pl.lit("010 ") + spaced)
+            .when(style == 1).then(pl.lit("010") + digits)
+            .when(style == 2).then(pl.lit("+44 10 ") + spaced)
+            .when(style == 3).then(pl.lit("+4410") + digits)
+            .otherwise(pl.lit("(010) ") + spaced))
