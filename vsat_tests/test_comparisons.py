@@ -291,3 +291,32 @@ def test_no_gap_sentence_without_two_tested_years(tmp_path):
     survey.build()
     assert report_section.gap_change_sentence(conn, YEAR, PREVIOUS) is None
     conn.close()
+
+
+# ------------------------------------------------------------------ through Dagster
+def test_the_assets_import_the_file_compare_and_refuse_a_bad_file(
+        tmp_path, monkeypatch, resources, materialize_vsat, failure_messages, warehouse_rows):
+    """A force that runs alone: every figure from the published file, the HMIC 2014 sentence out."""
+    folder = tmp_path / "comparators"
+    monkeypatch.setenv("VSAT_COMPARATOR_DIR", str(folder))
+    write_comparators(folder, "hmic_2014.csv", eandw(),
+                      force_row(period=YEAR, estimate="88.6", interval="1.8", base="1200"), force_row())
+    selection = ["comparator_figures", "satisfaction_comparison"]
+
+    done = materialize_vsat(resources, partition="2025-04-01", selection=selection)
+
+    assert done.success
+    checks_run = {e.asset_check_evaluation_data.check_name: e.asset_check_evaluation_data.passed
+                  for e in done.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    assert checks_run["only_published_figures_compared"] is True
+    verdicts = warehouse_rows(resources["warehouse"], f"SELECT comparator, verdict, force_source FROM {mart.TABLE}")
+    assert verdicts == [("E&W", "higher than", "hmic_2014.csv"), ("PREVIOUS_YEAR", "broadly in line with",
+                                                                  "hmic_2014.csv")]
+
+    write_comparators(folder, "later.csv", eandw(period="2026/27", estimate="85.O"))
+    failed = materialize_vsat(resources, selection=["comparator_figures"])
+
+    assert not failed.success
+    assert any(m.rstrip().endswith("later.csv, line 2 (data row 1), column estimate: '85.O' is not a number "
+                          "(digits and a decimal point, e.g. 85.0)") for m in failure_messages(failed)), failure_messages(failed)
+    assert warehouse_rows(resources["warehouse"], f"SELECT count(*) FROM {files.TABLE}") == [(3,)]
