@@ -320,3 +320,18 @@ def test_the_assets_import_the_file_compare_and_refuse_a_bad_file(
     assert any(m.rstrip().endswith("later.csv, line 2 (data row 1), column estimate: '85.O' is not a number "
                           "(digits and a decimal point, e.g. 85.0)") for m in failure_messages(failed)), failure_messages(failed)
     assert warehouse_rows(resources["warehouse"], f"SELECT count(*) FROM {files.TABLE}") == [(3,)]
+
+
+# ------------------------------------------------------------------ the simulation of make validate
+def test_planted_and_null_differences_are_worded_at_the_test_s_rates():
+    from vsat_assets.contractor_sim import comparisons
+
+    planted, null, group_planted, group_null = (
+        comparisons.simulate(scenario, 400, seed=11) for scenario in comparisons.SCENARIOS)
+    assert planted.expected_higher == pytest.approx(0.895, abs=0.01)
+    assert abs(planted.higher - planted.expected_higher) < 0.05 and planted.lower == 0
+    assert null.in_line > 0.91 and null.higher < 0.06 and null.lower < 0.06
+    # the force is a quarter of its group: allowing for it keeps 5% under the null and gains power
+    assert 0.92 < group_null.in_line < 0.975 and group_null.naive_in_line > group_null.in_line + 0.02
+    assert group_planted.higher > group_planted.naive_higher + 0.03
+
