@@ -335,3 +335,28 @@ def test_planted_and_null_differences_are_worded_at_the_test_s_rates():
     assert 0.92 < group_null.in_line < 0.975 and group_null.naive_in_line > group_null.in_line + 0.02
     assert group_planted.higher > group_planted.naive_higher + 0.03
 
+
+
+def test_one_run_over_two_years_writes_each_year_and_records_its_own_figures(
+        tmp_path, monkeypatch, resources, materialize_vsat, failure_messages, warehouse_rows, dagster_instance):
+    from dagster import AssetKey, AssetRecordsFilter
+
+    folder = tmp_path / "comparators"
+    monkeypatch.setenv("VSAT_COMPARATOR_DIR", str(folder))
+    write_comparators(folder, "published.csv", eandw(), eandw(period=PREVIOUS, estimate="84.0"),
+                      force_row(period=YEAR, estimate="88.6", interval="1.8", base="1200"), force_row(),
+                      force_row(period="2023/24", estimate="70.0", interval="2.0", base="1500"))
+    assert materialize_vsat(resources, selection=["comparator_figures"]).success
+
+    done = materialize_vsat(resources, partition_range=("2024-04-01", "2025-04-01"),
+                            selection=["satisfaction_comparison"])
+
+    assert done.success, failure_messages(done)
+    rows = warehouse_rows(resources["warehouse"],
+                          f"SELECT financial_year, comparator, verdict FROM {mart.TABLE}")
+    assert rows == [(PREVIOUS, "E&W", "higher than"), (PREVIOUS, "PREVIOUS_YEAR", "higher than"),
+                    (YEAR, "E&W", "higher than"), (YEAR, "PREVIOUS_YEAR", "broadly in line with")]
+    for key in ("2024-04-01", "2025-04-01"):
+        [record] = dagster_instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("satisfaction_comparison"), asset_partitions=[key]), limit=1).records
+        assert record.asset_materialization.metadata["dagster/row_count"].value == 2
