@@ -267,7 +267,8 @@ def test_a_significant_widening_of_the_gap_is_said_in_words(tmp_path):
     survey = _gap_survey(tmp_path, em_previous=176, em_now=140)  # gap 2 -> 20 points
     sentence = report_section.gap_change_sentence(survey.conn, YEAR, PREVIOUS)
     assert sentence == ("The gap between white and ethnic-minority victims' satisfaction with the whole experience "
-                        "widened significantly, from 2.0 points in 2024/25 to 20.0 points in 2025/26.")
+                        "(white minus ethnic-minority) widened significantly, from 2.0 points in 2024/25 "
+                        "to 20.0 points in 2025/26.")
     page, _ = report.build_report(survey.conn, YEAR, FY_2025[0], "Durham Constabulary", 10, synthetic=False)
     assert "widened significantly" in page.split('<section id="compare">')[1].split("</section>")[0]
     survey.conn.close()
@@ -277,8 +278,19 @@ def test_a_gap_that_moves_within_chance_is_not_called_significant(tmp_path):
     survey = _gap_survey(tmp_path, em_previous=170, em_now=164)  # gap 5 -> 8 points on 200 each
     sentence = report_section.gap_change_sentence(survey.conn, YEAR, PREVIOUS)
     assert sentence == ("The gap between white and ethnic-minority victims' satisfaction with the whole experience "
-                        "went from 5.0 points in 2024/25 to 8.0 points in 2025/26: not a significant change.")
+                        "(white minus ethnic-minority) went from 5.0 points in 2024/25 to 8.0 points in 2025/26: "
+                        "not a significant change.")
     survey.conn.close()
+
+
+def test_a_gap_narrows_or_reverses_only_as_the_figures_say():
+    def said(previous, now, each_significant=True):
+        change = stats.GapChange(PREVIOUS, YEAR, previous, now, 4.0, abs(now - previous) > 4.0, each_significant)
+        return change.sentence("the whole experience").split(") ")[1]
+
+    assert said(12.0, 3.0).startswith("narrowed significantly, from 12.0 points")
+    assert said(6.0, -6.0).startswith("reversed significantly, from 6.0 points in 2024/25 to -6.0 points")
+    assert said(-0.4, 13.6, each_significant=False).startswith("widened significantly, from -0.4 points")
 
 
 def test_no_gap_sentence_without_two_tested_years(tmp_path):

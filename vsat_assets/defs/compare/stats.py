@@ -60,13 +60,15 @@ class GapChange:
     gap: float
     half_width: float
     significant: bool
+    both_gaps_significant: bool  # each year's gap differs from 0 on its own
 
     def sentence(self, question_phrase: str) -> str:
-        subject = f"The gap between white and ethnic-minority victims' satisfaction with {question_phrase}"
+        subject = (f"The gap between white and ethnic-minority victims' satisfaction with {question_phrase} "
+                   "(white minus ethnic-minority)")
         span = f"from {self.previous_gap:.1f} points in {self.previous_year} to {self.gap:.1f} points in {self.year}"
         if not self.significant:
             return f"{subject} went {span}: not a significant change."
-        if (self.previous_gap > 0) != (self.gap > 0) and self.previous_gap != 0 and self.gap != 0:
+        if self.both_gaps_significant and (self.previous_gap > 0) != (self.gap > 0):
             return f"{subject} reversed significantly, {span}."
         moved = "widened" if abs(self.gap) > abs(self.previous_gap) else "narrowed"
         return f"{subject} {moved} significantly, {span}."
@@ -85,4 +87,5 @@ def gap_change(previous: dict, current: dict, previous_year: str, year: str) -> 
         return None
     h = math.hypot(gap_half(previous), gap_half(current))
     return GapChange(previous_year, year, previous["gap_pp"], current["gap_pp"], h,
-                     abs(current["gap_pp"] - previous["gap_pp"]) > h)
+                     abs(current["gap_pp"] - previous["gap_pp"]) > h,
+                     bool(previous["gap_significant"] and current["gap_significant"]))
