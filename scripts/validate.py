@@ -2,10 +2,12 @@
 
 Draws replicate survey years from a planted truth (vsat_assets/contractor_sim/truth.py) and runs
 each through the platform's estimator (calibration, design-based intervals, secondary
-suppression, significance; vsat_assets/contractor_sim/replicates.py). Prints the figures and
+suppression, significance; vsat_assets/contractor_sim/replicates.py), and the comparison's wording
+against a comparator that includes the force (vsat_assets/contractor_sim/comparisons.py). Prints the figures and
 writes VALIDATION.md.
 
-    python scripts/validate.py [--replicates 200] [--mnar-replicates 40] [--seed 2025] [--out VALIDATION.md]
+    python scripts/validate.py [--replicates 200] [--mnar-replicates 40] [--comparison-replicates 2000] [--seed 2025]
+                               [--out VALIDATION.md]
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import time
 import warnings
 from pathlib import Path
 
+from vsat_assets.contractor_sim import comparisons
 from vsat_assets.contractor_sim.replicates import Scenario, Summary, validate
 from vsat_assets.contractor_sim.truth import Truth
 
@@ -30,7 +33,7 @@ def _table(summary: Summary, mnar: Summary) -> list[str]:
     return lines
 
 
-def report(mar: Summary, mnar: Summary, command: str, seconds: float) -> str:
+def report(mar: Summary, mnar: Summary, command: str, seconds: float, compared: list[str] = ()) -> str:
     worst = max(abs(v) for v in mar.bias_calibrated.values())
     worst_design = max(abs(v) for v in mar.bias_design.values())
     changes = ", ".join(f"{q} {100 * v:.0f}% (FDR flag {100 * mar.change_detected_fdr[q]:.0f}%)"
@@ -70,6 +73,7 @@ def report(mar: Summary, mnar: Summary, command: str, seconds: float) -> str:
         "Reading: calibration removes the bias that comes from who responds (age, ethnicity, strand, area); "
         "the part that comes from satisfaction itself (MNAR) remains and is stated in docs/method.md.",
         "",
+        *compared,
     ])
 
 
@@ -77,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--replicates", type=int, default=200)
     p.add_argument("--mnar-replicates", type=int, default=40)
+    p.add_argument("--comparison-replicates", type=int, default=2000)
     p.add_argument("--seed", type=int, default=2025)
     p.add_argument("--out", type=Path, default=Path("VALIDATION.md"))
     args = p.parse_args(argv)
@@ -87,7 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     seconds = time.perf_counter() - started
     command = "make validate" if (args.replicates, args.mnar_replicates) == (200, 40) else \
         f"python scripts/validate.py --replicates {args.replicates} --mnar-replicates {args.mnar_replicates}"
-    text = report(mar, mnar, command, seconds)
+    started = time.perf_counter()
+    compared = comparisons.validate_comparisons(args.comparison_replicates, args.seed)
+    compared_command = "make validate" if args.comparison_replicates == 2000 else \
+        f"python scripts/validate.py --comparison-replicates {args.comparison_replicates}"
+    text = report(mar, mnar, command, seconds,
+                  comparisons.markdown(compared, compared_command, time.perf_counter() - started))
     args.out.write_text(text, encoding="utf-8")
     print(text)
     print(f"written {args.out}")

@@ -14,6 +14,7 @@ from vsat_assets import settings
 from vsat_assets.alerts import definitions as alerts
 from vsat_assets.defs.annual import definitions as annual
 from vsat_assets.defs.annual.config import AnnualSettings
+from vsat_assets.defs.compare import definitions as compare
 from vsat_assets.defs.eligibility import definitions as eligibility
 from vsat_assets.defs.handoff import definitions as handoff
 from vsat_assets.defs.handoff.assets import HandoffSettings
@@ -28,7 +29,7 @@ from vsat_assets.resources import SurveySettings
 from vsat_assets.warehouse import warehouse_resource
 
 # In lineage order; publish (the analysts' file) comes last and reads what the others write.
-STAGES = [raw_reports, eligibility, sampling, handoff, responses, annual]
+STAGES = [raw_reports, eligibility, sampling, handoff, responses, annual, compare]
 OWNER = "team:vsat-data"
 
 

@@ -46,3 +46,8 @@ def duckdb_memory_limit() -> str:
     """DuckDB's memory cap (`VSAT_DUCKDB_MEMORY_LIMIT`, default 1GB): past it, DuckDB spills to
     disk, so a run's memory stays flat however large the year."""
     return os.environ.get("VSAT_DUCKDB_MEMORY_LIMIT", "1GB")
+
+
+def comparator_dir() -> Path:
+    """Folder of published comparator figures, `*.csv` (`VSAT_COMPARATOR_DIR`, default `<data>/comparators`)."""
+    return Path(os.environ.get("VSAT_COMPARATOR_DIR", data_dir() / "comparators")).resolve()

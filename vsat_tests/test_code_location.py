@@ -90,7 +90,7 @@ def test_each_stage_folder_holds_its_definitions():
 
     stages = sorted(p.name for p in (ROOT / "vsat_assets" / "defs").iterdir() if (p / "__init__.py").exists())
     assert stages == sorted(
-        ["raw_reports", "eligibility", "sampling", "handoff", "responses", "annual", "publish"])
+        ["raw_reports", "eligibility", "sampling", "handoff", "responses", "annual", "compare", "publish"])
     for stage in stages:
         assert (ROOT / "vsat_assets" / "defs" / stage / "definitions.py").exists(), stage
     for stage in set(stages) - {"publish"}:  # publish's asset is built from the other stages' assets

@@ -233,7 +233,7 @@ def hmicfrs_export(context: AssetExecutionContext, warehouse: WarehouseResource,
     "the ethnic-minority gap, the domestic abuse survey on rolling quarters and the funnel, every chart with its "
     "data table. Method: docs/method.md.",
     deps=["satisfaction_annual", "satisfaction_gap", "satisfaction_rolling", "satisfaction_da_quarterly",
-          "survey_funnel"],
+          "survey_funnel", "satisfaction_comparison"],
     partitions_def=financial_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     kinds={"html", "plotly"},

@@ -3,8 +3,9 @@
 from dagster import AssetSelection, define_asset_job
 
 # The year's calibrated weights and everything that reads them (the rolling table, the tables,
-# the export, the report, the analysts' file).
-YEAR_TABLES = AssetSelection.assets("response_weights").downstream()
+# the comparison, the export, the report, the analysts' file).
+# The published comparator figures are read again too, so the report compares with the latest file.
+YEAR_TABLES = AssetSelection.assets("response_weights").downstream() | AssetSelection.assets("comparator_figures")
 
 annual_satisfaction_job = define_asset_job(
     "annual_satisfaction_job",

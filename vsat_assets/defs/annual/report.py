@@ -647,7 +647,9 @@ def build_report(
                           "ORDER BY period_end", [year_end, date(year_start.year - 1, year_start.month, 1)])
     whole_gap = next((g for g in gaps if g["question"] == "whole_experience"), None)
 
-    sections = [_headline_section(items, previous_year, whole_gap)]
+    from vsat_assets.defs.compare.report_section import how_we_compare  # it builds on this module
+
+    sections = [how_we_compare(conn, financial_year, previous_year), _headline_section(items, previous_year, whole_gap)]
     if any(_shown(r) for r in trend):
         sections.append(_year_on_year_section(trend, low_base, suppress))
     sections.append(_spc_section(conn, year_start, year_end, suppress))
