@@ -86,9 +86,12 @@ bench-load: install
 validate: install
 	$(BIN)/python scripts/validate.py
 
+# Two pytest-xdist workers, one test file each at a time (a file's module fixtures run once);
+# TEST_WORKERS=0 runs in one process. docs/test_speed.md
+TEST_WORKERS ?= 2
 test: install
 	bash scripts/install_test_deps.sh
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile)
 
 reset:
 	rm -rf $(VSAT_DATA_DIR)

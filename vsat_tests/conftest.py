@@ -343,3 +343,14 @@ def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) 
 
     cached_state(tmp_path_factory, tmp_path, "generator-2025-04-to-05-handoff", build)
     return resources
+
+
+# ------------------------------------------------------------- order, for two workers
+# The longest files go first, so that under `make test` (pytest-xdist, --dist loadfile) one
+# worker starts the years test while the other works through the rest, instead of the years
+# test starting last and running alone. Same order in every worker (xdist requires it).
+LONGEST_FIRST = ("test_years_of_operation.py",)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: the rest keep their order
