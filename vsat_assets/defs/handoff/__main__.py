@@ -16,7 +16,7 @@ from datetime import datetime
 
 import duckdb
 
-from vsat_assets import cli, settings
+from vsat_assets import cli, clock, settings
 from vsat_assets.warehouse import ensure_schemas, transaction, writer_lock
 
 
@@ -30,8 +30,8 @@ def _month(text: str):
 def mark_sent(conn: duckdb.DuckDBPyConnection, month) -> str | None:
     """Record the month as sent; an error message, or None."""
     updated = conn.execute(
-        "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, current_timestamp) WHERE sampling_month = ?",
-        [month],
+        "UPDATE ops.handoff_log SET sent_at = coalesce(sent_at, ?::TIMESTAMP) WHERE sampling_month = ?",
+        [clock.now(), month],
     ).fetchall()[0][0]
     return None if updated else f"no hand-off has been written for {month:%Y-%m}"
 
@@ -51,8 +51,8 @@ def reopen(conn: duckdb.DuckDBPyConnection, month, reason: str, by: str) -> str 
         conn.execute(
             """INSERT INTO ops.handoff_reopenings
                (sampling_month, reopened_at, reopened_by, reason, was_sent_at, sha256, rows)
-               VALUES (?, current_timestamp, ?, ?, ?, ?, ?)""",
-            [month, by, reason.strip(), sent_at, sha256, rows])
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [month, clock.now(), by, reason.strip(), sent_at, sha256, rows])
         conn.execute("UPDATE ops.handoff_log SET sent_at = NULL WHERE sampling_month = ?", [month])
     return None
 
