@@ -132,3 +132,28 @@ def test_every_sql_example_runs_in_the_analysts_shell_on_the_published_file(demo
                               input=query + ";", capture_output=True, text=True, timeout=120)
         assert done.returncode == 0 and not done.stderr, (query, done.stderr)
         assert len(done.stdout.strip().splitlines()) > 1, (query, done.stdout)  # a header and rows
+
+
+def heading_anchors(path: Path) -> set[str]:
+    """GitHub's anchors of a page's headings: lower case, punctuation dropped, spaces to hyphens."""
+    headings = re.findall(r"^#{1,6} (.+)$", path.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-") for heading in headings}
+
+
+def test_every_link_between_the_readme_and_docs_resolves_to_a_file_and_heading():
+    broken = []
+    for page in doc_files():
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8")):
+            if re.match(r"[a-z]+://", target):
+                continue
+            file_part, _, anchor = target.partition("#")
+            linked = (page.parent / file_part).resolve() if file_part else page
+            if not linked.exists():
+                broken.append(f"{page.name}: {target} (no such file)")
+            elif anchor and linked.suffix == ".md" and anchor not in heading_anchors(linked):
+                broken.append(f"{page.name}: {target} (no such heading)")
+    assert broken == []
+    readme = (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 300
+    for page in sorted((PROJECT_ROOT / "docs").glob("*.md")):
+        assert f"(docs/{page.name}" in readme, f"README does not link docs/{page.name}"
