@@ -10,6 +10,9 @@ export DAGSTER_HOME ?= $(VSAT_DATA_DIR)/dagster_home
 # The demo, the UI on the demo's data and the tests use the built-in (published) pseudonym key;
 # every other run needs VSAT_PSEUDONYM_KEY (docs/security.md).
 demo ui check-defs contractor bench bench-load test: export VSAT_PROFILE ?= demo
+# The demo's data stand at the demo's own date (vsat_assets/demo.py, DEMO_TODAY; docs/running.md):
+# the demo, the UI and the stand-in on them act as of that day. `VSAT_TODAY= make ui`: the machine's date.
+demo ui contractor: export VSAT_TODAY ?= 2026-04-01
 
 .PHONY: install lock upgrade demo ui check-defs sql compile test contractor bench bench-load validate reset clean
 

@@ -1,7 +1,7 @@
-"""The README's data dictionary, generated from the assets' own documentation.
+"""The data dictionary (docs/data-dictionary.md), generated from the assets' own documentation.
 
-    .venv/bin/python scripts/data_dictionary.py --write README.md   # refresh it
-    .venv/bin/python scripts/data_dictionary.py --check README.md   # fail if it is stale (the tests do)
+    .venv/bin/python scripts/data_dictionary.py --write docs/data-dictionary.md   # refresh it
+    .venv/bin/python scripts/data_dictionary.py --check docs/data-dictionary.md   # fail if it is stale (the tests do)
 """
 
 from pathlib import Path

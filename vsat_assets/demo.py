@@ -7,8 +7,13 @@ For each of 2024/25 and 2025/26, through the same named jobs the schedules and t
 3. `survey_responses_job` ingests the returns (opt-outs among them keep people out of later months);
 
 then `annual_satisfaction_job` for both years in one run (2025/26 is compared with 2024/25), and
-`retention_job` for today (the demo's contact windows closed long ago). Prints the survey funnel
-and the headline table with the change on last year.
+`retention_job`. Prints the survey funnel and the headline table with the change on last year.
+
+The demo's clock stands at its own date, not the machine's: the day the last month's hand-off is
+sent (1 April 2026, `DEMO_TODAY`), through VSAT_TODAY (`vsat_assets/clock.py`). Hand-offs are sent,
+opt-outs recorded and retention applied as of that day, so the months whose contact windows closed
+within the retention period keep their names and phones and can still be re-opened, as they would
+on the day the demo pretends it is. VSAT_TODAY set beforehand (`make demo` sets it) wins.
 """
 
 import os
@@ -19,7 +24,7 @@ from datetime import date
 import duckdb
 from dagster import DagsterInstance
 
-from vsat_assets import cli, settings
+from vsat_assets import cli, clock, settings
 from vsat_assets.defs.annual.report import report_path
 from vsat_assets.contractor_sim.profiles import profiles_from_reports
 from vsat_assets.contractor_sim.simulate import simulate_returns
@@ -35,6 +40,16 @@ DEMO_YEARS = (("2024/25", "2024-04-01", "2025-03-01"), ("2025/26", "2025-04-01",
 # The runs' progress lines, without Dagster's per-event debug lines (all of them are in `make ui`).
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+def demo_today(years=DEMO_YEARS) -> date:
+    """The demo's date: the first of the month after its last month, when that month's hand-off
+    is sent (the default handoff_day)."""
+    last = date.fromisoformat(years[-1][2])
+    return date(last.year + last.month // 12, last.month % 12 + 1, 1)
+
+
+DEMO_TODAY = demo_today()
 
 
 def _instance() -> DagsterInstance:
@@ -110,13 +125,16 @@ def main(years=DEMO_YEARS, monthly_run_config: dict | None = None) -> None:
     cli.parser("python -m vsat_assets.demo", description="Run the two demo years end to end.").parse_args()
     started = time.perf_counter()
     settings.data_dir().mkdir(parents=True, exist_ok=True)
+    os.environ[clock.VARIABLE] = os.environ.get(clock.VARIABLE) or demo_today(years).isoformat()
+    print(f"The demo's date: {clock.today()} ({clock.VARIABLE}); its hand-offs are sent and retention "
+          "applied as of that day")
     with _instance() as instance:
         for _, first, last in years:
             run_job(instance, monthly_survey_job.name, first, last, run_config=monthly_run_config)
             answer_handoffs(first, last)
             run_job(instance, survey_responses_job.name, first, last)
         run_job(instance, annual_satisfaction_job.name, year_key(years[0][0]), year_key(years[-1][0]))
-        run_job(instance, retention_job.name, run_config=retention_run_config(date.today().isoformat()))
+        run_job(instance, retention_job.name, run_config=retention_run_config(clock.today().isoformat()))
     print(f"\nBuilt {settings.warehouse_path()} in {time.perf_counter() - started:.1f} s; "
           f"analysts' copy: {settings.data_dir() / 'vsat_analytics.duckdb'}")
     print_results(years)

@@ -18,6 +18,7 @@ Fixtures (see each docstring):
 - `export_writer`      writes small, valid (or deliberately broken) export CSVs
 - `failure_messages`   the error messages of a failed run's steps, causes included
 - `run_log_text`       every event-log record of a run, stringified (for privacy scans)
+- `demo_clone`         one run of `make demo`'s code, small, in a directory laid out like a clone after `make demo`
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from vsat_assets.warehouse import warehouse_resource
 # The tests run in the demo profile, on the built-in pseudonym key, whatever the shell has set;
 # tests of the key rules set their own environment with monkeypatch.
 os.environ["VSAT_PROFILE"] = "demo"
-for _name in ("VSAT_PSEUDONYM_KEY", "VSAT_PSEUDONYM_OLD_KEYS", "VSAT_CRASH_AT"):
+for _name in ("VSAT_PSEUDONYM_KEY", "VSAT_PSEUDONYM_OLD_KEYS", "VSAT_CRASH_AT", "VSAT_TODAY"):
     os.environ.pop(_name, None)
 
 # ~62,000 reports a year at scale 1 -> about 150 a month here: enough rows for every check.
@@ -349,8 +350,53 @@ def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) 
 # The longest files go first, so that under `make test` (pytest-xdist, --dist loadfile) one
 # worker starts the years test while the other works through the rest, instead of the years
 # test starting last and running alone. Same order in every worker (xdist requires it).
-LONGEST_FIRST = ("test_years_of_operation.py",)
+LONGEST_FIRST = ("test_years_of_operation.py", "test_readme_commands.py")
 
 
 def pytest_collection_modifyitems(items) -> None:
     items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: the rest keep their order
+
+
+# March 2025 (2024/25) then April 2025 to March 2026 (2025/26): two years compared, the months the
+# docs' examples use, the demo's date (1 April 2026) and both sides of its retention boundary.
+DEMO_TEST_YEARS = (("2024/25", "2025-03-01", "2025-03-01"), ("2025/26", "2025-04-01", "2026-03-01"))
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# What the suite's own environment sets (make test, this conftest) that a user's shell after
+# `make demo` does not have: the docs' commands run without them.
+NOT_IN_A_USERS_SHELL = ("VSAT_DATA_DIR", "DAGSTER_HOME", "VSAT_PROFILE", "VSAT_TODAY", "VSAT_DROP_DIR",
+                        "VSAT_REPORT_SOURCE", "VSAT_PSEUDONYM_KEY", "VSAT_PSEUDONYM_OLD_KEYS", "VSAT_CRASH_AT",
+                        "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "VIRTUAL_ENV")
+
+
+def users_shell_env(**extra: str) -> dict[str, str]:
+    """os.environ without what the suite sets, as in a fresh terminal in a clone."""
+    env = {k: v for k, v in os.environ.items() if k not in NOT_IN_A_USERS_SHELL}
+    env.update(extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def demo_clone(tmp_path_factory) -> dict:
+    """`make demo` as a user runs it, once per session: a directory holding the project's files (as
+    symlinks) and its own `data/` (the demo's VSAT_DATA_DIR, with `data/dagster_home` holding the
+    local instance profile, as the Makefile sets them), filled by `vsat_assets.demo.main` over
+    DEMO_TEST_YEARS at SMALL_SCALE in its own process (the code location reads VSAT_DATA_DIR at
+    import). Returns {"root", "data", "dagster_home", "stdout", "years"}. Tests that change its data
+    (test_readme_commands.py runs the docs' commands on it) say so."""
+    root = tmp_path_factory.mktemp("demo-clone")
+    for entry in PROJECT_ROOT.iterdir():
+        if entry.name not in ("data", ".git", "report.pdf"):
+            (root / entry.name).symlink_to(entry)
+    data, home = root / "data", root / "data" / "dagster_home"
+    home.mkdir(parents=True)
+    shutil.copy2(PROJECT_ROOT / "deploy" / "dagster.local.yaml", home / "dagster.yaml")
+    scale = {"resources": {"report_source": {"config": {"scale": SMALL_SCALE}}}}
+    script = f"from vsat_assets import demo; demo.main({DEMO_TEST_YEARS!r}, monthly_run_config={scale!r})"
+    import subprocess
+    import sys
+
+    env = users_shell_env(VSAT_DATA_DIR=str(data), DAGSTER_HOME=str(home), VSAT_PROFILE="demo")
+    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
+    return {"root": root, "data": data, "dagster_home": home, "stdout": done.stdout, "years": DEMO_TEST_YEARS}

@@ -141,7 +141,7 @@ def test_pipeline_publishes_a_file_the_cli_answers_every_readme_query_on(
     generator_handoffs, tmp_path, monkeypatch, materialize_vsat, failure_messages
 ):
     """The generator's April and May 2025 through returns, the annual tables and publishing;
-    then every README example query through the real CLI, and the lookups over real codes."""
+    then every example query of docs/analysts.md through the real CLI, and the lookups over real codes."""
     data = tmp_path / "data"
     data.mkdir()
     monkeypatch.setenv("VSAT_DATA_DIR", str(data))

@@ -1,53 +1,103 @@
 """`make demo` runs the named jobs the schedules and the sensor run (so the UI lists its runs
 under them, not under `__ephemeral_asset_job__`), over two financial years, and prints the
-headline table with the change on the previous year.
+headline table with the change on the previous year. Its clock stands at the demo's own date,
+so retention keeps the months still within it and a sent month can be re-opened.
 
-The demo is run here on one month of each year and a small generator, in a temporary
-DAGSTER_HOME and data folder.
+The demo is run once per session (conftest's `demo_clone`): March 2025, then April 2025 to
+March 2026, with a small generator, in a temporary clone-like directory.
 """
 
 from __future__ import annotations
 
-import os
+import re
+import shutil
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
+import duckdb
 import pytest
 from dagster import DagsterInstance
 
-from vsat_tests.conftest import SMALL_SCALE
+from vsat_assets import demo
+from vsat_tests.conftest import PROJECT_ROOT, users_shell_env
 
 NAMED_JOBS = {"monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job"}
-PROJECT = Path(__file__).resolve().parents[1]
-TWO_YEARS = (("2024/25", "2025-03-01", "2025-03-01"), ("2025/26", "2025-04-01", "2025-04-01"))
+DEMO_DAY = date(2026, 4, 1)
+# Contact windows close 84 days after the report; retention keeps them 90 days more: as of
+# 1 April 2026, September 2025's last window (29 Dec 2025) is past it and October's is not.
+PURGED = [f"2025-{m:02d}" for m in range(3, 10)]
+KEPT = ["2025-10", "2025-11", "2025-12", "2026-01", "2026-02", "2026-03"]
 
 
 @pytest.mark.slow
-def test_the_demo_runs_the_named_jobs_over_two_years(tmp_path):
-    # In its own process: the code location reads VSAT_DATA_DIR when it is imported.
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("VSAT_DROP_DIR", "VSAT_REPORT_SOURCE", "VSAT_PROFILE", "VSAT_PSEUDONYM_KEY")}
-    env.update(VSAT_DATA_DIR=str(tmp_path / "data"), DAGSTER_HOME=str(tmp_path / "dagster_home"),
-               VSAT_PROFILE="demo")
-    (tmp_path / "dagster_home").mkdir()
-    scale = {"resources": {"report_source": {"config": {"scale": SMALL_SCALE}}}}
-    script = f"from vsat_assets import demo; demo.main({TWO_YEARS!r}, monthly_run_config={scale!r})"
-    done = subprocess.run([sys.executable, "-c", script], env=env, cwd=PROJECT, capture_output=True, text=True,
-                          timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-
-    with DagsterInstance.from_config(str(tmp_path / "dagster_home")) as instance:
+def test_the_demo_runs_the_named_jobs_over_two_years(demo_clone):
+    with DagsterInstance.from_config(str(demo_clone["dagster_home"])) as instance:
         runs = list(reversed(instance.get_runs()))
+    runs = [run for run in runs if run.tags.get("dagster/partition") != "2026-03-01"]  # a docs command's re-run
     jobs = [run.job_name for run in runs]
     partitions = [run.tags.get("dagster/partition") or (run.tags.get("dagster/asset_partition_range_start"),
                                                         run.tags.get("dagster/asset_partition_range_end"))
                   for run in runs]
     assert set(jobs) == NAMED_JOBS, jobs
     assert jobs == ["monthly_survey_job", "survey_responses_job"] * 2 + ["annual_satisfaction_job", "retention_job"]
-    assert partitions[:4] == ["2025-03-01", "2025-03-01", "2025-04-01", "2025-04-01"]
+    # One range run per year, as a backfill would be.
+    assert partitions[:4] == ["2025-03-01", "2025-03-01", ("2025-04-01", "2026-03-01"), ("2025-04-01", "2026-03-01")]
     # Both financial years in one annual run, so 2025/26 is compared with 2024/25.
     assert partitions[4] == ("2024-04-01", "2025-04-01")
 
-    assert "Headline results 2025/26" in done.stdout and "the change on 2024/25" in done.stdout
-    assert "change_pp" in done.stdout and "2024/25_pct" in done.stdout
+    stdout = demo_clone["stdout"]
+    assert "Headline results 2025/26" in stdout and "the change on 2024/25" in stdout
+    assert "change_pp" in stdout and "2024/25_pct" in stdout
+    assert "The demo's date: 2026-04-01" in stdout
+
+
+def _log(data: Path) -> dict[str, tuple]:
+    with duckdb.connect(str(data / "vsat.duckdb"), read_only=True) as conn:
+        rows = conn.execute("SELECT strftime(sampling_month, '%Y-%m'), sent_at, purged_at FROM ops.handoff_log ORDER BY 1").fetchall()
+        retention = conn.execute("SELECT as_of FROM ops.retention_log ORDER BY ran_at").fetchall()
+        names = dict(conn.execute(
+            """SELECT strftime(sampling_month, '%Y-%m'), count(*) FILTER (WHERE surname IS NOT NULL)
+               FROM intermediate.sampled_cohort GROUP BY ALL""").fetchall())
+    return {"log": {month: (sent, purged) for month, sent, purged in rows}, "retention": retention, "names": names}
+
+
+@pytest.mark.slow
+def test_the_demos_clock_is_the_demos_own_date_so_its_recent_months_are_kept_and_can_be_reopened(demo_clone, tmp_path):
+    """Defect 5: retention ran as of the machine's date, so every demo month was purged and a sent
+    month could not be re-opened. The demo's hand-offs, opt-outs and retention are dated 1 April 2026."""
+    data = demo_clone["data"]
+    state = _log(data)
+    assert demo.demo_today(demo_clone["years"]) == demo.DEMO_TODAY == DEMO_DAY
+    assert state["retention"][0] == (DEMO_DAY,)
+    assert sorted(state["log"]) == PURGED + KEPT
+    assert {month: sent.date() for month, (sent, _) in state["log"].items()} == dict.fromkeys(PURGED + KEPT, DEMO_DAY)
+    assert [month for month, (_, purged) in state["log"].items() if purged is not None] == PURGED
+    outbox = {path.name for path in (data / "outbox").glob("handoff_*.csv")}
+    assert outbox == {f"handoff_{month}.csv" for month in KEPT}
+    assert all(state["names"][month] > 0 for month in KEPT) and not any(state["names"][m] for m in PURGED)
+    with duckdb.connect(str(data / "vsat.duckdb"), read_only=True) as conn:
+        recorded = conn.execute("SELECT min(recorded_at)::DATE, max(recorded_at)::DATE FROM ops.opt_out_register "
+                                "WHERE channel = 'CONTRACTOR_RETURNS'").fetchone()
+    assert recorded == (DEMO_DAY, DEMO_DAY)
+
+    # Re-opening, on a copy of the demo's warehouse: a kept month can be, a purged one cannot.
+    copy = tmp_path / "data"
+    copy.mkdir()
+    shutil.copy2(data / "vsat.duckdb", copy / "vsat.duckdb")
+    env = users_shell_env(VSAT_DATA_DIR=str(copy))
+
+    def reopen(month: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "vsat_assets.defs.handoff", "reopen", month, "--reason", "test"],
+                              env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=120)
+
+    kept, purged = reopen("2026-02"), reopen("2025-09")
+    assert kept.returncode == 0 and "2026-02 re-opened" in kept.stdout, kept.stderr
+    assert purged.returncode == 1 and "purged after its retention period" in purged.stderr, purged.stderr
+
+
+def test_the_makefile_dates_the_demo_targets_on_the_demos_date():
+    makefile = (PROJECT_ROOT / "Makefile").read_text()
+    assert re.search(r"^demo ui contractor: export VSAT_TODAY \?= (\S+)$", makefile, re.M).group(1) == \
+        demo.DEMO_TODAY.isoformat()

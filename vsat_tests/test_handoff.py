@@ -31,7 +31,7 @@ APRIL = "2025-04-01"
 MAY = "2025-05-01"
 APRIL_FILE = "handoff_2025-04.csv"
 APRIL_MANIFEST = "handoff_2025-04.manifest.json"
-# The contract (README, The contractor hand-off), written out rather than imported from the code under test.
+# The contract (docs/inputs.md, The contractor hand-off), written out rather than imported from the code under test.
 CONTRACT_COLUMNS = [
     "survey_id", "title", "forename", "surname", "phone_number",
     "survey_strand", "report_date", "contact_from", "contact_until",

@@ -84,7 +84,7 @@ def test_environment_is_exactly_the_lock():
 
 
 def test_locked_duckdb_versions_are_the_readme_s():
-    """The pipeline writes with duckdb 2.0.x; analysts read with the 1.5 shell (README)."""
+    """The pipeline writes with duckdb 2.0.x; analysts read with the 1.5 shell (docs/developing.md)."""
     versions = locked_versions()
     assert [v.rsplit(".", 1)[0] for v in versions["duckdb"]] == ["2.0"]
     assert [v.rsplit(".", 1)[0] for v in versions["duckdb-cli"]] == ["1.5"]

@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from vsat_assets import settings
+from vsat_assets import clock, settings
 from vsat_assets.defs.annual.tables import ALL, ANNUAL, DA_QUARTERLY, GAP, QUESTIONS, ROLLING
 from vsat_assets.lookups import label
 from vsat_assets.vocabulary import QUESTION_PHRASES
@@ -632,7 +632,7 @@ def build_report(
     low_base: int = 50, produced_on: date | None = None, synthetic: bool | None = None,
 ) -> tuple[str, list[Headline]]:
     """(the page's HTML, its headlines) for one financial year."""
-    produced_on = produced_on or date.today()
+    produced_on = produced_on or clock.today()
     synthetic = settings.report_source() == "generator" if synthetic is None else synthetic
     year_end = date(year_start.year + 1, year_start.month, 1)
     previous_year = f"{year_start.year - 1}/{year_start.year % 100:02d}"

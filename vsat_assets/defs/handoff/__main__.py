@@ -16,7 +16,7 @@ from datetime import datetime
 
 import duckdb
 
-from vsat_assets import cli
+from vsat_assets import cli, clock
 from vsat_assets.warehouse import ensure_schemas, open_existing_warehouse, transaction
 
 
@@ -34,7 +34,7 @@ def mark_sent(conn: duckdb.DuckDBPyConnection, month) -> tuple[str | None, str]:
         return f"no hand-off has been written for {month:%Y-%m}", ""
     if logged[0][0] is not None:
         return None, f"hand-off {month:%Y-%m} was already recorded as sent on {logged[0][0]:%Y-%m-%d %H:%M}: nothing changed"
-    conn.execute("UPDATE ops.handoff_log SET sent_at = current_timestamp WHERE sampling_month = ?", [month])
+    conn.execute("UPDATE ops.handoff_log SET sent_at = ?::TIMESTAMP WHERE sampling_month = ?", [clock.now(), month])
     return None, f"hand-off {month:%Y-%m} recorded as sent"
 
 
@@ -53,8 +53,8 @@ def reopen(conn: duckdb.DuckDBPyConnection, month, reason: str, by: str) -> str 
         conn.execute(
             """INSERT INTO ops.handoff_reopenings
                (sampling_month, reopened_at, reopened_by, reason, was_sent_at, sha256, rows)
-               VALUES (?, current_timestamp, ?, ?, ?, ?, ?)""",
-            [month, by, reason.strip(), sent_at, sha256, rows])
+               VALUES (?, ?, ?, ?, ?, ?, ?)""",
+            [month, clock.now(), by, reason.strip(), sent_at, sha256, rows])
         conn.execute("UPDATE ops.handoff_log SET sent_at = NULL WHERE sampling_month = ?", [month])
     return None
 

@@ -16,7 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from vsat_assets import settings
+from vsat_assets import clock, settings
 from vsat_assets.defs.handoff.files import (
     HANDOFF_COLUMNS,
     LAYOUT_VERSION,
@@ -199,7 +199,7 @@ PERSONAL_DATA_PAST_RETENTION = "no_personal_data_past_retention"
 
 
 class RetentionRun(Config):
-    as_of: str = Field(default="", description="Act as if today were this date (YYYY-MM-DD); default today.")
+    as_of: str = Field(default="", description="Act as if today were this date (YYYY-MM-DD); default today (VSAT_TODAY when set).")
 
 
 def retention_run_config(as_of: str) -> dict:
@@ -221,7 +221,7 @@ def retention_purge(
     context: AssetExecutionContext, config: RetentionRun, warehouse: WarehouseResource, handoff: HandoffSettings,
     contractor_sftp: ContractorSftp,
 ) -> MaterializeResult:
-    as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
+    as_of = date.fromisoformat(config.as_of) if config.as_of else clock.today()
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
         if not table_exists(conn, "intermediate.sampled_cohort"):

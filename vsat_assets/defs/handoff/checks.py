@@ -4,6 +4,7 @@ from datetime import date
 
 from dagster import AssetCheckResult, asset_check
 
+from vsat_assets import clock
 from vsat_assets.defs.handoff.assets import PERSONAL_DATA_PAST_RETENTION, HandoffSettings, RetentionRun, retention_purge
 from vsat_assets.defs.handoff.retention import overdue
 from vsat_assets.warehouse import WarehouseResource, table_exists
@@ -18,7 +19,7 @@ from vsat_assets.warehouse import WarehouseResource, table_exists
 def no_personal_data_past_retention(
     config: RetentionRun, warehouse: WarehouseResource, handoff: HandoffSettings
 ) -> AssetCheckResult:
-    as_of = date.fromisoformat(config.as_of) if config.as_of else date.today()
+    as_of = date.fromisoformat(config.as_of) if config.as_of else clock.today()
     with warehouse.get_connection() as conn:
         if not table_exists(conn, "intermediate.sampled_cohort"):
             return AssetCheckResult(passed=True, metadata={"cohort_rows_with_personal_data": 0})

@@ -8,10 +8,10 @@ import posixpath
 import secrets
 from collections.abc import Callable
 from contextlib import suppress
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
-from vsat_assets import settings
+from vsat_assets import clock, settings
 from vsat_assets.crash import crash_point
 from vsat_assets.defs.handoff.files import handoff_name, manifest_name
 from vsat_assets.defs.handoff.sftp import ContractorSftp, ExchangeRefused, TransferNotVerified, fingerprint, read_remote
@@ -42,11 +42,11 @@ def send_handoffs(warehouse, sftp: ContractorSftp, outbox: Path, months: list[da
             # sent_at, leaves the month settled, so no later run can replace what may have been collected.
             with warehouse.get_connection() as conn, transaction(conn):
                 conn.execute("""UPDATE ops.handoff_log SET upload_started_at = coalesce(upload_started_at, ?)
-                                WHERE sampling_month = ?""", [datetime.now(), month])
+                                WHERE sampling_month = ?""", [clock.now(), month])
 
         host_key = sftp.with_retries(lambda client: upload(client, sftp, month, files, before_visible=settle), log)
         crash_point("handoff_uploaded")
-        sent_at = datetime.now()
+        sent_at = clock.now()
         with warehouse.get_connection() as conn, transaction(conn):
             conn.execute(
                 """UPDATE ops.handoff_log SET sent_at = ?, sent_host_key = ?

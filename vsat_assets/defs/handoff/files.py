@@ -1,4 +1,4 @@
-"""The hand-off file contract with the contractor (README, The contractor hand-off): layout, bytes, manifest."""
+"""The hand-off file contract with the contractor (docs/inputs.md, The contractor hand-off): layout, bytes, manifest."""
 
 import hashlib
 import io

@@ -20,10 +20,11 @@ Temporary files of interrupted writes are deleted in every case.
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vsat_assets import clock
 from vsat_assets.atomic import write_atomically
 from vsat_assets.defs.handoff.files import manifest_bytes, manifest_for, manifest_name
 from vsat_assets.defs.handoff.retention import remove_partials
@@ -53,7 +54,7 @@ def log_intent(conn: "duckdb.DuckDBPyConnection", month: date, rows: int, sha256
              file = excluded.file, rows = excluded.rows, sha256 = excluded.sha256,
              layout_version = excluded.layout_version, written_at = excluded.written_at,
              status = 'WRITING', file_sha256 = excluded.file_sha256""",
-        [month, data_name, rows, sha256, layout_version, datetime.now(), data_sha256],
+        [month, data_name, rows, sha256, layout_version, clock.now(), data_sha256],
     )
     conn.execute(
         f"""INSERT INTO ops.contact_history (person_key, survey_id, sampling_month, handed_off_on)
@@ -76,9 +77,9 @@ def mark_written(conn: "duckdb.DuckDBPyConnection", month: date, mark_sent: bool
         conn.unregister("written_survey_ids")
     conn.execute(
         """UPDATE ops.handoff_log SET status = 'WRITTEN',
-             sent_at = coalesce(sent_at, CASE WHEN ? THEN current_timestamp END)
+             sent_at = coalesce(sent_at, CASE WHEN ? THEN ?::TIMESTAMP END)
            WHERE sampling_month = ?""",
-        [mark_sent, month],
+        [mark_sent, clock.now(), month],
     )
 
 
@@ -114,7 +115,7 @@ def recover_outbox(conn: "duckdb.DuckDBPyConnection", outbox: Path, mark_sent: b
             if _sha256(outbox / previous_file) != previous_sha:
                 raise HandoffNeedsOperator(
                     f"the outbox's hand-off for {label} matches neither ops.handoff_log nor its manifest; "
-                    "check with the contractor which file they hold before changing anything (README, Hand-off)"
+                    "check with the contractor which file they hold before changing anything (docs/inputs.md, The contractor hand-off)"
                 )
             conn.execute(
                 """UPDATE ops.handoff_log SET status = 'WRITTEN', file = ?, rows = ?, sha256 = ?, file_sha256 = ?
@@ -130,6 +131,6 @@ def recover_outbox(conn: "duckdb.DuckDBPyConnection", outbox: Path, mark_sent: b
         else:
             raise HandoffNeedsOperator(
                 f"the hand-off for {label} was interrupted and the outbox does not hold a version the log "
-                "knows; check with the contractor which file they hold (README, Hand-off)"
+                "knows; check with the contractor which file they hold (docs/inputs.md, The contractor hand-off)"
             )
     return done

@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from vsat_assets import clock
 from vsat_assets.defs.handoff.files import handoff_name
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
@@ -35,8 +36,8 @@ def purge(conn: "duckdb.DuckDBPyConnection", outbox: Path, as_of: date, retentio
     The boundary is logged in ops.retention_log, which sampled_cohort reads: a rebuild of the
     cohort leaves the purged rows blank."""
     cutoff = as_of - timedelta(days=retention_days)
-    conn.execute("INSERT INTO ops.retention_log (as_of, retention_days, purged_before) VALUES (?, ?, ?)",
-                 [as_of, retention_days, cutoff])
+    conn.execute("INSERT INTO ops.retention_log (as_of, retention_days, purged_before, ran_at) VALUES (?, ?, ?, ?)",
+                 [as_of, retention_days, cutoff, clock.now()])
     partials = remove_partials(outbox)
     blanked = conn.execute(
         f"""UPDATE intermediate.sampled_cohort SET {", ".join(f"{c} = NULL" for c in PERSONAL_COLUMNS)}
@@ -61,8 +62,8 @@ def purge(conn: "duckdb.DuckDBPyConnection", outbox: Path, as_of: date, retentio
         files += deleted
         purged_months += bool(first_time or deleted)
         conn.execute(
-            "UPDATE ops.handoff_log SET purged_at = coalesce(purged_at, current_timestamp) WHERE sampling_month = ?",
-            [month],
+            "UPDATE ops.handoff_log SET purged_at = coalesce(purged_at, ?::TIMESTAMP) WHERE sampling_month = ?",
+            [clock.now(), month],
         )
     return {"cohort_rows_blanked": blanked, "handoff_months_purged": purged_months, "files_deleted": files,
             "partial_files_deleted": partials}

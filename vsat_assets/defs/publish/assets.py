@@ -16,7 +16,7 @@ from pathlib import Path
 
 from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
 
-from vsat_assets import lookups, settings
+from vsat_assets import clock, lookups, settings
 from vsat_assets.crash import crash_point
 from vsat_assets.defs.publish import extracts
 from vsat_assets.defs.publish.dictionary import TableDoc, marts_documentation
@@ -134,7 +134,7 @@ def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
     def analytics_file(
         context: AssetExecutionContext, warehouse: WarehouseResource, survey: SurveySettings
     ) -> MaterializeResult:
-        target, folder = analytics_path(), extracts_path(date.today())
+        target, folder = analytics_path(), extracts_path(clock.today())
         with warehouse.get_connection() as conn:
             counts = publish(conn, target, docs, folder, survey.policing_areas)
         context.log.info(f"published {len(counts)} marts tables to {target}, extracts in {folder}")

@@ -1,6 +1,6 @@
 """The records-system export layout: the columns of `raw.reports`, in order.
 
-This layout is agreed with the force's records team; the README documents it.
+This layout is agreed with the force's records team; docs/inputs.md documents it.
 Exports may be CSV (UTF-8, header row, ISO dates, booleans as true/false, Y/N
 or 1/0) or Parquet with these column names.
 """

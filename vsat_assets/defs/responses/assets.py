@@ -127,7 +127,7 @@ def refuse_dropping_responses(conn: "duckdb.DuckDBPyConnection") -> None:
             returns_name(month),
             f"this file would drop {lost} of the {stored} responses stored for {month:%Y-%m}; nothing was changed. "
             "If the contractor's corrected file is meant to replace them, run again with the run config "
-            "`replace_stored_responses: true` (README, 'Contractor returns')",
+            "`replace_stored_responses: true` (docs/inputs.md, 'The contractor stand-in and the returns')",
         )
 
 

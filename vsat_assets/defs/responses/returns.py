@@ -1,4 +1,4 @@
-"""The contractor's returns file (README, The contractor stand-in and the returns): file-level validation and row triage."""
+"""The contractor's returns file (docs/inputs.md, The contractor stand-in and the returns): file-level validation and row triage."""
 
 import csv
 import io

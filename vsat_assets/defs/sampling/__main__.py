@@ -12,7 +12,7 @@ import os
 from datetime import date
 from pathlib import Path
 
-from vsat_assets import cli, settings
+from vsat_assets import cli, clock, settings
 from vsat_assets.keys import check_against_warehouse
 from vsat_assets.defs.sampling.opt_outs import record_direct_request, register_changed, usable_phone
 from vsat_assets.warehouse import ensure_schemas, open_existing_warehouse, transaction
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = cli.parser("python -m vsat_assets.defs.sampling", description="Record an emailed opt-out.")
     parser.add_argument("--surname", required=True)
     parser.add_argument("--phone", required=True)
-    parser.add_argument("--received-on", type=date.fromisoformat, default=date.today())
+    parser.add_argument("--received-on", type=date.fromisoformat, default=clock.today())
     parser.add_argument("--reference", default="")
     args = parser.parse_args(argv)
     usable_phone(args.phone)  # a bad number is refused before anything is opened

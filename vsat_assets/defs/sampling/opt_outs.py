@@ -3,6 +3,7 @@
 from datetime import date
 from typing import TYPE_CHECKING
 
+from vsat_assets import clock
 from vsat_assets.privacy import normalise_uk_phone, pseudonym
 from vsat_assets.warehouse import table_exists
 
@@ -38,8 +39,9 @@ def _add(conn, person: str | None, phone: str | None, on: date, channel: str, so
     if exists:
         return False
     conn.execute(
-        f"INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source) VALUES (?, ?, ?, ?, ?)",
-        [person, phone, on, channel, source],
+        f"INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source, recorded_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        [person, phone, on, channel, source, clock.now()],
     )
     return True
 
@@ -85,11 +87,11 @@ def record_contractor_opt_outs(conn: "duckdb.DuckDBPyConnection", opt_outs_sql: 
     """
     before = conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0]
     conn.execute(
-        f"""INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source)
+        f"""INSERT INTO {REGISTER} (person_key, phone_key, opted_out_on, channel, source, recorded_at)
             SELECT f.person_key, f.phone_key,
                    min(CASE WHEN o.interview_date BETWEEN f.contact_from AND f.contact_until
                             THEN o.interview_date ELSE f.contact_from END),
-                   'CONTRACTOR_RETURNS', ?
+                   'CONTRACTOR_RETURNS', ?, ?::TIMESTAMP
             FROM ({opt_outs_sql}) o(survey_id, interview_date)
             JOIN intermediate.sampling_frame f USING (survey_id)
             WHERE f.selection = 'SAMPLED'
@@ -97,7 +99,7 @@ def record_contractor_opt_outs(conn: "duckdb.DuckDBPyConnection", opt_outs_sql: 
                               WHERE r.person_key IS NOT DISTINCT FROM f.person_key
                                 AND r.phone_key IS NOT DISTINCT FROM f.phone_key)
             GROUP BY f.person_key, f.phone_key""",
-        [source],
+        [source, clock.now()],
     )
     return conn.execute(f"SELECT count(*) FROM {REGISTER}").fetchall()[0][0] - before
 
