@@ -98,9 +98,9 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     models = discover_models(PROJECT_DIR)
     stages = {}
 
-    def timed(name, fn, *args):
+    def timed(name, fn, *args, **kwargs):
         started = time.perf_counter()
-        out = fn(*args)
+        out = fn(*args, **kwargs)
         stages[name] = round(time.perf_counter() - started, 2)
         return out
 
@@ -136,7 +136,8 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
         timed(name, sql, name)
     limits = annual.thresholds()
     timed("satisfaction_da_monthly", tables.write, conn, tables.DA_MONTHLY,
-          tables.da_monthly_sql(limits, start, end), (start, end))
+          tables.da_monthly_sql(limits, start, end), (start, end),
+          prepare=lambda c: weighting.calibrate_da_months(c, start, end))
     timed("satisfaction_da_quarterly", tables.write, conn, tables.DA_QUARTERLY,
           tables.da_quarterly_sql(limits, start, end), (start, end))
     timed("response_weights", weighting.calibrate_year, conn, YEAR[2], year_start, year_end)
@@ -145,7 +146,8 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
           lambda c: disclosure.finalise_annual(c, year_start, year_end, limits))
     timed("satisfaction_gap", tables.write, conn, tables.GAP, tables.gap_sql(limits, year_start, year_end),
           (year_start, year_end), lambda c: disclosure.finalise_gap(c, year_start, year_end, limits))
-    timed("satisfaction_rolling", tables.write, conn, tables.ROLLING, tables.rolling_sql(limits), None)
+    timed("satisfaction_rolling", tables.write, conn, tables.ROLLING, tables.rolling_sql(limits), None,
+          prepare=weighting.calibrate_rolling)
     year = YEAR[2]
     timed("hmicfrs_export", lambda: hmicfrs.write_export(
         settings.data_dir() / "exports" / hmicfrs.export_name(year),

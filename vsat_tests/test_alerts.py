@@ -270,7 +270,7 @@ def test_a_handoff_not_sent_by_its_handoff_day_is_mailed_and_not_before(smtp_inb
         # The operator records it as sent (`handoff sent 2025-05`): the next check passes, no mail.
         import duckdb
         with duckdb.connect(str(path)) as conn:
-            assert mark_sent(conn, date(2025, 5, 1)) is None
+            assert mark_sent(conn, date(2025, 5, 1))[0] is None
         assert overdue.check("2025-06-03")["handoff_deliveries:handoffs_sent_by_handoff_day"] is True
         overdue.tick()
         assert len(smtp_inbox.messages) == 1
