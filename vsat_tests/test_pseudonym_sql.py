@@ -155,3 +155,21 @@ def test_no_python_udf_is_registered_for_pseudonyms():
 
     con.create_function("a_python_udf", lambda s: s, [str], str)
     assert ("a_python_udf", "scalar") in set(con.execute(functions).fetchall()) - fresh
+
+
+def test_phones_are_normalised_once_in_staging_and_reused():
+    """Issue 21: phone normalisation and every regex run once per report. Only stg_reports (a
+    table built once per month) calls normalise_uk_phone or a regex function; later stages
+    read its phone_normalised column."""
+    import re
+    from pathlib import Path
+
+    from vsat_assets.sql_project import PROJECT_DIR
+
+    regex_calls = re.compile(r"\b(normalise_uk_phone|regexp_\w+|similar\s+to)\b|~", re.IGNORECASE)
+    callers = {str(p.relative_to(PROJECT_DIR)) for p in Path(PROJECT_DIR).rglob("*.sql")
+               if regex_calls.search("\n".join(line.split("--")[0] for line in p.read_text().splitlines()))}
+    assert callers == {"staging/stg_reports.sql"}
+    readers = {str(p.relative_to(PROJECT_DIR)) for p in Path(PROJECT_DIR).rglob("*.sql")
+               if "phone_normalised" in p.read_text()}
+    assert {"intermediate/victim_eligibility.sql", "intermediate/sampled_cohort.sql"} <= readers
