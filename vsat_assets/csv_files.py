@@ -20,14 +20,19 @@ class FileContentError(ValueError):
     """A rejected input file.
 
     ``row`` is the 1-based data row (header excluded), ``None`` when the problem
-    is with the file as a whole; ``column`` is ``None`` when no column applies.
+    is with the file as a whole; ``column`` is ``None`` when no column applies; ``line``, when
+    known, is the row's first line in the file (header: line 1), which differs from ``row + 1``
+    after a quoted cell spanning lines.
     """
 
-    def __init__(self, file: str, problem: str, row: int | None = None, column: str | None = None):
+    def __init__(self, file: str, problem: str, row: int | None = None, column: str | None = None,
+                 line: int | None = None):
         self.file = file
         self.row = row
         self.column = column
         self.problem = problem
+        if line is not None or not hasattr(self, "line"):
+            self.line = line
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -39,7 +44,7 @@ class FileContentError(ValueError):
         return f"{', '.join(where)}: {self.problem}"
 
     def __reduce__(self):  # keep it picklable (Dagster may ship it between processes)
-        return (type(self), (self.file, self.problem, self.row, self.column))
+        return (type(self), (self.file, self.problem, self.row, self.column, self.line))
 
 
 def read_csv_as_strings(path: Path, error: type[FileContentError] = FileContentError) -> "pl.DataFrame":
@@ -69,10 +74,13 @@ def check_row_lengths(path: Path, error: type[FileContentError] = FileContentErr
         header = next(records, None)
         if header is None:
             return
+        first_line = records.line_num + 1  # the line the next record starts on
         for row, record in enumerate(records, start=1):
             if len(record) != len(header):
                 shape = "is blank" if not record else f"has {len(record)} fields, the header {len(header)}"
-                raise error(path.name, f"the row {shape} (truncated, or a comma not quoted?)", row=row)
+                raise error(path.name, f"the row {shape} (truncated, or a comma not quoted?)", row=row,
+                            line=first_line)
+            first_line = records.line_num + 1
 
 
 # C0 control characters other than tab: a NUL or a line break inside a cell is never data.
@@ -121,14 +129,14 @@ def check_utf8(path: Path, error: type[FileContentError] = FileContentError) -> 
                 line = newlines_before + e.object[: e.start].count(b"\n") + 1
                 row = line - 1 if line > 1 else None
                 problem = f"bytes on line {line} are not valid UTF-8 (export the file as UTF-8)"
-                raise error(path.name, problem, row=row) from None
+                raise error(path.name, problem, row=row, line=line if row else None) from None
             newlines_before += chunk.count(b"\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             line = newlines_before + 1
             raise error(path.name, f"file ends in an incomplete UTF-8 sequence on line {line}",
-                                  row=line - 1 if line > 1 else None) from None
+                        row=line - 1 if line > 1 else None, line=line if line > 1 else None) from None
 
 
 def check_columns(file: str, columns: list[str], expected, error: type[FileContentError] = FileContentError) -> None:

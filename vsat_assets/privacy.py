@@ -35,6 +35,7 @@ __all__ = [
     "pseudonym",
     "drop_pseudonym_function",
     "hmac_pads",
+    "hmac_sha256_sql",
     "register_pseudonym_function",
 ]
 
@@ -137,12 +138,17 @@ def register_pseudonym_function(
         f"""CREATE OR REPLACE TEMP MACRO {name}(a, b) AS
             CASE WHEN contains(a, chr(31)) OR contains(b, chr(31))
                  THEN error('pseudonym parts must not contain the unit separator \\x1f')
-                 ELSE 'S' || left(sha256(getvariable('{name}_outer_pad')
-                                         || unhex(sha256(getvariable('{name}_inner_pad')
-                                                         || encode(a || chr(31) || b)))), 32)
+                 ELSE 'S' || left({hmac_sha256_sql(name, "encode(a || chr(31) || b)")}, 32)
             END"""
     )
     return name
+
+
+def hmac_sha256_sql(name: str, message: str) -> str:
+    """DuckDB expression: HMAC-SHA256 as 64 lowercase hex characters of the BLOB expression
+    `message`, under the pads register_pseudonym_function(conn, key, name) set on the connection."""
+    return (f"sha256(getvariable('{name}_outer_pad') "
+            f"|| unhex(sha256(getvariable('{name}_inner_pad') || {message})))")
 
 
 def drop_pseudonym_function(conn: duckdb.DuckDBPyConnection, name: str) -> None:

@@ -134,7 +134,7 @@ def test_bad_date_names_first_bad_row(tmp_path):
         read_export_file(write_csv(tmp_path, frame), APRIL)
     assert_error(e.value, "reports_2023-04.csv", 4, "report_date")
     assert str(e.value) == (
-        "reports_2023-04.csv, row 4, column report_date: the value is not a date (expected YYYY-MM-DD)"
+        "reports_2023-04.csv line 5, column report_date: the value is not a date (expected YYYY-MM-DD)"
     )
 
 
@@ -199,7 +199,8 @@ def test_duplicate_within_file(tmp_path):
     with pytest.raises(ExportFileError) as e:
         read_export_file(write_csv(tmp_path, frame), APRIL)
     assert_error(e.value, "reports_2023-04.csv", 5, "crime_reference")
-    assert "row 2" in str(e.value)
+    assert "repeat those of line 3" in str(e.value)  # data row 2 is the file's line 3
+    assert str(e.value).startswith("reports_2023-04.csv line 6, column crime_reference:")
 
 
 def test_same_crime_different_victims_is_fine(tmp_path):
@@ -215,7 +216,8 @@ def test_duplicate_across_files(tmp_path):
     with pytest.raises(ExportFileError) as e:
         read_month_exports(tmp_path, APRIL)
     assert_error(e.value, "reports_2023-04_part2.parquet", 2, "crime_reference")
-    assert "reports_2023-04.csv row 4" in str(e.value)
+    assert "reports_2023-04.csv line 5" in str(e.value)  # the CSV's line, the Parquet's row
+    assert str(e.value).startswith("reports_2023-04_part2.parquet row 2, column crime_reference:")
 
 
 def test_wrong_encoding_names_the_row(tmp_path):
@@ -248,8 +250,8 @@ def test_error_is_a_value_error_and_picklable():
 
     err = pickle.loads(pickle.dumps(ExportFileError("f.csv", "bad", row=3, column="c")))
     assert isinstance(err, ValueError)
-    assert (err.file, err.row, err.column, err.problem) == ("f.csv", 3, "c", "bad")
-    assert str(err) == "f.csv, row 3, column c: bad"
+    assert (err.file, err.row, err.column, err.problem, err.line) == ("f.csv", 3, "c", "bad", 4)
+    assert str(err) == "f.csv line 4, column c: bad"
 
 
 def test_parquet_text_is_trimmed_like_csv(tmp_path):
@@ -283,3 +285,50 @@ def test_a_word_in_a_flag_column_is_not_echoed(tmp_path):
     with pytest.raises(ExportFileError, match="the value is not a boolean") as e:
         read_export_file(write_csv(tmp_path, frame), APRIL)
     assert "Testington" not in str(e.value)
+
+
+def test_bad_date_of_birth_names_the_file_line_not_the_value(tmp_path):
+    """Issue 18: the place is the file's line (header: line 1), and a date of birth is never echoed."""
+    path = write_csv(tmp_path, set_cell(sample_frame(), "victim_date_of_birth", 2, "31/02/1990"))
+    assert path.read_text().splitlines()[2].count("31/02/1990") == 1  # data row 2 is line 3
+    with pytest.raises(ExportFileError) as e:
+        read_export_file(path, APRIL)
+    assert str(e.value) == ("reports_2023-04.csv line 3, column victim_date_of_birth: "
+                            "the value is not a date (expected YYYY-MM-DD)")
+    assert (e.value.row, e.value.line) == (2, 3)
+    assert "31/02" not in str(e.value) and "1990" not in str(e.value)
+
+
+def test_row_length_error_counts_lines_of_a_quoted_multi_line_cell(tmp_path):
+    """A quoted cell spanning two lines (line 2-3) puts the next record on line 4: a short row
+    there is reported at its line, not at data row + 1."""
+    path = write_csv(tmp_path, sample_frame(3))
+    lines = path.read_text().splitlines(keepends=True)
+    lines[1] = lines[1].replace("Burglary - residential", '"Burglary\nresidential"')
+    lines[2] = lines[2].rsplit(",", 3)[0] + "\n"
+    path.write_text("".join(lines))
+    with pytest.raises(ExportFileError, match="has 17 fields") as e:
+        read_export_file(path, APRIL)
+    assert (e.value.row, e.value.line) == (2, 4)
+    assert str(e.value).startswith("reports_2023-04.csv line 4: ")
+
+
+def test_parquet_places_are_data_rows(tmp_path):
+    path = tmp_path / "reports_2023-04.parquet"
+    set_cell(sample_frame(), "record_type", 3, "INCIDENT").write_parquet(path)
+    with pytest.raises(ExportFileError) as e:
+        read_export_file(path, APRIL)
+    assert e.value.line is None
+    assert str(e.value).startswith("reports_2023-04.parquet row 3, column record_type: ")
+
+
+def test_export_failure_is_one_line_without_personal_values():
+    from vsat_assets.defs.raw_reports.assets import export_failure
+
+    error = ExportFileError("reports_2023-04.csv", "the value is not a date (expected YYYY-MM-DD)",
+                            row=2, column="victim_date_of_birth")
+    failure = export_failure(error)
+    assert failure.description == str(error)
+    assert failure.description.startswith("reports_2023-04.csv line 3, column victim_date_of_birth:")
+    assert {k: v.value for k, v in failure.metadata.items()} == {
+        "file": "reports_2023-04.csv", "line": 3, "data_row": 2, "column": "victim_date_of_birth"}

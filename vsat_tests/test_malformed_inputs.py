@@ -359,7 +359,7 @@ EXPORT_CASES = {
     "word-in-flag": Case(cell("is_sensitive", "Placeholderson"), "rejected", "is not a boolean", 3, "is_sensitive"),
     "blank-reference": Case(cell("crime_reference", ""), "rejected", "required", 3, "crime_reference"),
     "blank-force": Case(cell("force_code", ""), "rejected", "required", 3, "force_code"),
-    "duplicate-victim": Case(lambda f: frame_csv(pl.concat([f, f.head(1)])), "rejected", "repeat those of row 1",
+    "duplicate-victim": Case(lambda f: frame_csv(pl.concat([f, f.head(1)])), "rejected", "repeat those of line 2",
                              7, "crime_reference"),
     "latin-1": Case(text_edit(lambda t: t.replace("Testy".encode(), "Tésty".encode("latin-1"), 1)), "rejected",
                     "not valid UTF-8", 1),
@@ -407,12 +407,22 @@ def test_a_malformed_export(name, april_export_stored, drop_dir, materialize_vsa
     if case.outcome == "rejected":
         assert not result.success
         message = "\n".join(failure_messages(result))
-        assert f"ExportFileError: {file}" in message and case.problem in message, message
-        if case.row is not None:
-            assert f"{file}, row {case.row}" in message, message
+        # The run's failure is the one clear line, with no chained traceback behind it.
+        failure = next(e for e in result.all_events if e.is_step_failure).step_failure_data
+        assert failure.user_failure_data.description.startswith(file), failure.user_failure_data.description
+        assert case.problem in failure.user_failure_data.description
+        assert "\n" not in failure.user_failure_data.description
+        assert failure.error.cause is None and failure.error.context is None, message
+        if case.row is not None:  # a CSV's place is the file's line: the header is line 1
+            assert f"{file} line {case.row + 1}" in failure.user_failure_data.description, message
         if case.column:
             assert f"column {case.column}" in message, message
+        metadata = failure.user_failure_data.metadata
+        assert metadata["file"].value == file
+        if case.row is not None:
+            assert metadata["line"].value == case.row + 1 and metadata["column" if case.column else "file"]
         assert not [v for v in _personal_values(frame) if v in message]
+        assert not [v for v in _personal_values(frame) if v in repr(metadata)]
         assert warehouse_rows(warehouse, stored_sql) == before
         return
     assert result.success, failure_messages(result)

@@ -9,6 +9,7 @@ from dagster import (
     AssetExecutionContext,
     BackfillPolicy,
     ConfigurableResource,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -18,6 +19,7 @@ from dagster import (
 
 from vsat_assets.sql_project import sql_assets
 from vsat_assets import settings
+from vsat_assets.csv_files import FileContentError
 from vsat_assets.keys import check_against_warehouse
 from vsat_assets.sql_runner.partition_results import (
     PartitionWindow,
@@ -178,13 +180,31 @@ def raw_reports(
     with warehouse.get_connection() as conn:
         ensure_schemas(conn)
         check_against_warehouse(conn, ring)
-        per_month = load_reports(conn, report_source, start, end, areas, context.log.info)
+        try:
+            per_month = load_reports(conn, report_source, start, end, areas, context.log.info)
+        except FileContentError as e:
+            # The one clear line heads the run's failure; the chained traceback says nothing more.
+            raise export_failure(e) from None
         # Each month's own figures and check results, also when one run loads a range of months.
         check_results = checks_by_partition(windows, lambda w: checks.evaluate(
             conn, w.start, w.end, areas, {f"{w.start:%Y-%m}": per_month.get(f"{w.start:%Y-%m}", 0)}))
         add_partition_metadata(context, {w.key: _month_metadata(conn, w, per_month) for w in windows})
     yield MaterializeResult(metadata={"source": report_source.kind, "rows_written_in_run": sum(per_month.values())})
     yield from check_events(context, "raw_reports", check_results)
+
+
+def export_failure(error: FileContentError) -> Failure:
+    """A rejected export as a step failure whose description is the error's one line. The
+    message never quotes a personal value (see exports.PERSONAL_COLUMNS); the metadata holds
+    only the file, the place and the column."""
+    metadata: dict = {"file": error.file}
+    if error.line is not None:
+        metadata["line"] = error.line
+    if error.row is not None:
+        metadata["data_row"] = error.row
+    if error.column is not None:
+        metadata["column"] = error.column
+    return Failure(description=str(error), metadata=metadata, allow_retries=False)
 
 
 def _month_metadata(conn: "duckdb.DuckDBPyConnection", window: PartitionWindow, per_month: dict[str, int]) -> dict:

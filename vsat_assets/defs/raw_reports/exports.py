@@ -3,7 +3,7 @@
 Each month has one or more files named ``reports_YYYY-MM*.csv`` or
 ``reports_YYYY-MM*.parquet``. A file is either accepted whole, as a typed frame in
 the ``REPORT_COLUMNS`` layout, or rejected with an ``ExportFileError`` naming the
-file, the 1-based data row and the column. Messages never echo personal data
+file, the line (CSV, header: line 1) or 1-based data row (Parquet) and the column. Messages never echo personal data
 (crime references, person ids, names, phones, dates of birth).
 """
 
@@ -43,7 +43,36 @@ _ROW = "__row"
 
 
 class ExportFileError(FileContentError):
-    """A rejected export file."""
+    """A rejected export file. In a CSV the place is the file's line (header: line 1), as an
+    editor shows it; in a Parquet file, the 1-based data row. A CSV row's line is its data row
+    + 1: a cell spanning lines is rejected (control character) before any later row is checked,
+    and the row-length check counts the lines itself."""
+
+    def __init__(self, file: str, problem: str, row: int | None = None, column: str | None = None,
+                 line: int | None = None):
+        if line is None and row is not None and _is_csv(file):
+            line = row + 1
+        super().__init__(file, problem, row, column, line)
+
+    def __str__(self) -> str:
+        if self.line is not None:
+            where = f"{self.file} line {self.line}"
+        elif self.row is not None:
+            where = f"{self.file} row {self.row}"
+        else:
+            where = self.file
+        if self.column is not None:
+            where += f", column {self.column}"
+        return f"{where}: {self.problem}"
+
+
+def _is_csv(file: str) -> bool:
+    return str(file).lower().endswith(".csv")
+
+
+def _place(file: str, row: int) -> str:
+    """'line N' in a CSV, 'row N' in a Parquet file."""
+    return f"line {row + 1}" if _is_csv(file) else f"row {row}"
 
 
 def export_files_for_month(drop_dir: Path, month_start: date) -> list[Path]:
@@ -227,7 +256,8 @@ def _check_no_duplicates(frame: pl.DataFrame) -> None:
         return
     second = repeats.row(0, named=True)
     first = frame.filter(*(pl.col(k) == second[k] for k in keys)).row(0, named=True)
-    where = f"row {first[_ROW]}" if first[SOURCE_FILE] == second[SOURCE_FILE] \
-        else f"{first[SOURCE_FILE]} row {first[_ROW]}"
+    where = _place(first[SOURCE_FILE], first[_ROW])
+    if first[SOURCE_FILE] != second[SOURCE_FILE]:
+        where = f"{first[SOURCE_FILE]} {where}"
     problem = f"force_code, crime_reference and victim_person_id repeat those of {where}"
     raise ExportFileError(second[SOURCE_FILE], problem, row=second[_ROW], column="crime_reference")
