@@ -213,7 +213,7 @@ def failure_messages() -> Callable[[ExecuteInProcessResult], list[str]]:
     """`failure_messages(result)` -> the messages of every failed step's error and its causes.
 
     Outermost first: Dagster's 'Error occurred while executing op ...' wrapper, then the
-    asset's own exception (e.g. 'ExportFileError: reports_2023-04.csv, row 3, column ...').
+    asset's own failure (e.g. 'Failure: reports_2023-04.csv line 4, column ...').
     """
     return _failure_messages
 
