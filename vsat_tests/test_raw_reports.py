@@ -204,12 +204,13 @@ def _not_utf8(frame):
 BAD_EXPORTS = [
     # (id, how the file is spoiled, its encoding, the parts the error must name besides the file)
     pytest.param(_missing_column, "utf-8", ["victim_phone"], id="missing_column"),
-    pytest.param(_unparseable_date, "utf-8", ["row 3", "column report_date"], id="unparseable_date"),
-    pytest.param(_date_outside_month, "utf-8", ["row 4", "column report_date"], id="date_outside_month"),
-    pytest.param(_duplicate_reference_and_victim, "utf-8", ["row 5", "column crime_reference"],
+    pytest.param(_unparseable_date, "utf-8", ["line 4", "column report_date"], id="unparseable_date"),
+    pytest.param(_date_outside_month, "utf-8", ["line 5", "column report_date"], id="date_outside_month"),
+    pytest.param(_duplicate_reference_and_victim, "utf-8", ["line 6", "column crime_reference"],
                  id="duplicate_reference_and_victim"),
-    # Bad bytes are found before the CSV is parsed: the line (data row) is known, the column is not.
-    pytest.param(_not_utf8, "cp1252", ["row 2"], id="wrong_encoding"),
+    # Places are the file's lines (header: line 1), so data row N is line N + 1. Bad bytes are found
+    # before the CSV is parsed: the line is known, the column is not.
+    pytest.param(_not_utf8, "cp1252", ["line 3"], id="wrong_encoding"),
 ]
 
 
@@ -254,7 +255,7 @@ def test_bad_file_in_second_month_of_range_keeps_both_months(
 
     assert not result.success
     messages = failure_messages(result)
-    assert any(bad_may.name in m and "row 4" in m and "column report_date" in m for m in messages), messages
+    assert any(bad_may.name in m and "line 5" in m and "column report_date" in m for m in messages), messages
     assert table_contents(warehouse_rows, tmp_warehouse) == stored
 
 
