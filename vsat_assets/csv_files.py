@@ -31,8 +31,7 @@ class FileContentError(ValueError):
         self.row = row
         self.column = column
         self.problem = problem
-        if line is not None or not hasattr(self, "line"):
-            self.line = line
+        self.line = line
         super().__init__(str(self))
 
     def __str__(self) -> str:

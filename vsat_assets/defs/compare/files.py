@@ -49,8 +49,9 @@ class ComparatorFileError(FileContentError):
 
     def __init__(self, file: str, problem: str, row: int | None = None, column: str | None = None,
                  line: int | None = None):
-        self.line = line if line is not None else (row + 1 if row is not None else None)
-        super().__init__(file, problem, row, column)
+        if line is None and row is not None:
+            line = row + 1
+        super().__init__(file, problem, row, column, line)
 
     def __str__(self) -> str:
         where = [self.file]
@@ -59,9 +60,6 @@ class ComparatorFileError(FileContentError):
         if self.column is not None:
             where.append(f"column {self.column}")
         return f"{', '.join(where)}: {self.problem}"
-
-    def __reduce__(self):
-        return (type(self), (self.file, self.problem, self.row, self.column, self.line))
 
 
 @dataclass(frozen=True)
