@@ -612,6 +612,10 @@ def _run_cli(data_dir: Path, *args: str) -> subprocess.CompletedProcess:
 def test_cli_adds_an_entry_and_prints_no_phone_number(tmp_path):
     data_dir = tmp_path / "data"
     data_dir.mkdir()
+    from vsat_assets.warehouse import ensure_schemas
+
+    with duckdb.connect(str(data_dir / "vsat.duckdb")) as conn:  # the CLI never creates a warehouse
+        ensure_schemas(conn)
     result = _run_cli(data_dir, "--surname", "Example", "--phone", "07700 900123", "--reference", "EMAIL-42",
                       "--received-on", "2025-03-01")
     assert result.returncode == 0, result.stderr

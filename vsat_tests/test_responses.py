@@ -323,7 +323,9 @@ def test_opt_out_joins_the_register_and_the_person_is_not_sampled_when_reporting
     write_returns(tmp_path / "inbox", first.isoformat(), returned)
     result = materialize_vsat(resources, partition=first.isoformat(), selection=RESPONSES)
     assert result.success
-    assert result.asset_materializations_for_node("survey_responses")[0].metadata["new_opt_outs"].value == 1
+    [returns] = [m for m in result.asset_materializations_for_node("survey_responses")
+                 if m.asset_key.to_user_string() == "survey_responses"]
+    assert returns.metadata["new_opt_outs"].value == 1
     register = warehouse_rows(warehouse, STORED["register"])
     assert register == [(key, phone_key(DEV_PSEUDONYM_KEY, normalise_uk_phone(quitter_phone)),
                          quitter["contact_from"], "CONTRACTOR_RETURNS", "returns_2024-04.csv")]

@@ -22,6 +22,7 @@ from vsat_assets.defs.annual.schedules import annual_satisfaction_schedule, fina
 from vsat_assets.defs.handoff.schedules import monthly_survey_schedule, previous_month_key, retention_schedule
 from vsat_assets.defs.handoff.sftp import ContractorSftp
 from vsat_assets.defs.responses.sensors import contractor_returns_sensor
+from vsat_assets.alerts.overdue import overdue_checks_schedule
 
 ALL_SCHEDULES = [monthly_survey_schedule, annual_satisfaction_schedule, retention_schedule]
 JOB_NAMES = ["monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job"]
@@ -352,12 +353,13 @@ def test_jobs_do_not_follow_asset_groups(defs, repository):
 def test_the_repository_loads_with_every_job_schedule_and_sensor(repository):
     jobs = {job.name for job in repository.get_all_jobs()}
     assert set(JOB_NAMES) <= jobs
-    assert {s.name for s in repository.schedule_defs} == {s.name for s in ALL_SCHEDULES}
-    assert {s.name for s in repository.sensor_defs} == {"contractor_returns_sensor"}
+    assert {s.name for s in repository.schedule_defs} == {s.name for s in [*ALL_SCHEDULES, overdue_checks_schedule]}
+    assert {s.name for s in repository.sensor_defs} == {"contractor_returns_sensor", "run_failure_email_sensor",
+                                                         "overdue_email_sensor"}
     for schedule in repository.schedule_defs:
         assert repository.get_job(schedule.job_name).name == schedule.job_name
-    for sensor in repository.sensor_defs:
-        for job in sensor.jobs:
+    for sensor in repository.sensor_defs:  # the alert sensors watch runs and launch none
+        for job in sensor.jobs if sensor.has_jobs else []:
             assert repository.get_job(job.name).name == job.name
 
 
