@@ -51,3 +51,10 @@ def duckdb_memory_limit() -> str:
 def comparator_dir() -> Path:
     """Folder of published comparator figures, `*.csv` (`VSAT_COMPARATOR_DIR`, default `<data>/comparators`)."""
     return Path(os.environ.get("VSAT_COMPARATOR_DIR", data_dir() / "comparators")).resolve()
+
+
+def restricted_file() -> Path | None:
+    """The restricted (pseudonymous, respondent-level) file, `VSAT_RESTRICTED_FILE`; None when unset:
+    then it is not written (docs/restricted-data.md)."""
+    value = os.environ.get("VSAT_RESTRICTED_FILE", "").strip()
+    return Path(value).resolve() if value else None

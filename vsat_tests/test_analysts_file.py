@@ -45,7 +45,8 @@ def hand_made(tmp_path):
     survey.add(date(2025, 8, 1), [1, 1, 1, 5, 7], strand="HATE", area="EAST_DURHAM")
     survey.build()
     # A text cell a spreadsheet would run as a formula (codes never look like this; the guard must still hold).
-    conn.execute("UPDATE marts.responses SET survey_id = '=HYPERLINK(\"x\")' WHERE survey_id = 'S000001'")
+    conn.execute("""UPDATE marts.satisfaction_annual SET financial_year = '=HYPERLINK("x")'
+                    WHERE survey_strand = 'ASB' AND area = 'NORTH_DURHAM' AND financial_year = '2024/25'""")
     published, folder = tmp_path / "vsat_analytics.duckdb", tmp_path / "extracts" / "2026-04-05"
     publish(conn, published, _docs(), folder)
     yield {"conn": conn, "file": published, "extracts": folder}
@@ -65,7 +66,7 @@ def test_every_table_and_column_has_a_comment(hand_made):
         tables = conn.execute("SELECT table_name, comment FROM duckdb_tables() WHERE schema_name = 'marts'").fetchall()
         columns = conn.execute("SELECT table_name, column_name, comment FROM duckdb_columns() "
                                "WHERE schema_name = 'marts'").fetchall()
-    assert {"lookups", "data_dictionary", "satisfaction_annual", "responses"} <= {t for t, _ in tables}
+    assert {"lookups", "data_dictionary", "satisfaction_annual"} <= {t for t, _ in tables}
     assert [t for t, comment in tables if not comment] == []
     assert [(t, c) for t, c, comment in columns if not comment] == []
 
@@ -89,8 +90,8 @@ def test_extracts_blank_suppressed_rows_and_are_formula_safe(hand_made):
     parquet = duckdb.sql(f"SELECT respondents, satisfied_pct FROM '{folder / 'satisfaction_annual.parquet'}' "
                          "WHERE survey_strand = 'HATE'").fetchall()
     assert parquet and all(r == (None, None) for r in parquet)
-    text = (folder / "responses.csv").read_text(encoding="utf-8")
-    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and ',"=HYPERLINK' not in text
+    text = (folder / "satisfaction_annual.csv").read_text(encoding="utf-8")
+    assert "'=HYPERLINK" in text and "\n=HYPERLINK" not in text and '\n"=HYPERLINK' not in text
 
 
 def test_lookups_label_every_code_of_the_marts(hand_made):
@@ -112,9 +113,7 @@ def _assert_every_code_labelled(path: Path) -> None:
                             if v is not None}
                     assert {(kind, v) for v in used} <= known, (table, column, used - {c for k, c in known})
                     checked += len(used)
-        answers = {str(v) for q in ("ease_of_contact", "whole_experience") for (v,) in
-                   conn.execute(f"SELECT DISTINCT {q} FROM marts.responses WHERE {q} IS NOT NULL").fetchall()}
-        assert {("answer_code", a) for a in answers} <= known
+        assert {("answer_code", str(a)) for a in range(1, 8)} <= known
         funnel = [c for t, c in columns if t == "survey_funnel"]
         for column in funnel[funnel.index("eligible"):funnel.index("sampled")] if funnel else []:
             assert ("exclusion_reason", column.upper()) in known, column

@@ -101,3 +101,40 @@ def test_the_makefile_dates_the_demo_targets_on_the_demos_date():
     makefile = (PROJECT_ROOT / "Makefile").read_text()
     assert re.search(r"^demo ui contractor: export VSAT_TODAY \?= (\S+)$", makefile, re.M).group(1) == \
         demo.DEMO_TODAY.isoformat()
+
+
+def _published_copy(data: Path, target: Path) -> Path:
+    """The demo's warehouse (the truth) and everything it published, copied so the attack changes nothing."""
+    target.mkdir()
+    for name in ("vsat.duckdb", "vsat_analytics.duckdb"):
+        shutil.copy2(data / name, target / name)
+    for folder in ("extracts", "exports", "reports"):
+        shutil.copytree(data / folder, target / folder)
+    return target
+
+
+@pytest.mark.slow
+def test_nothing_the_demo_publishes_gives_away_a_suppressed_cell_until_the_old_extracts_return(demo_clone, tmp_path):
+    """The intruder holds the analysts' file, every extract, the HMICFRS exports and the reports'
+    tables at once (differencing, bounds, rolling overlaps, domestic abuse months against quarters):
+    nothing suppressed is recovered. Restore the extracts as they were (every marts table as it
+    stands, respondent rows included) and the same attack recovers the suppressed cells."""
+    from vsat_assets.defs.publish import extracts
+    from vsat_tests.disclosure_attack import attack, gather, read_outputs, read_truth
+
+    copy = _published_copy(demo_clone["data"], tmp_path / "published")
+    outputs = read_outputs(copy, read_truth(copy / "vsat.duckdb"))
+    facts = gather(outputs, 10)
+    assert any(s.startswith("exports/") for s in outputs.tables) and any(s.startswith("reports/") for s in outputs.tables)
+    assert len(facts.targets) > 50  # at the demo's small scale most strand x area cells are suppressed
+    assert attack(copy) == []
+
+    (day,) = [p for p in (copy / "extracts").iterdir()]
+    with duckdb.connect(str(copy / "vsat.duckdb"), read_only=True) as conn:
+        every_mart = [t for (t,) in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'marts'").fetchall()]
+        extracts.write_extracts(conn, "vsat.marts", every_mart, day)
+    found = attack(copy)
+    assert any("responses" in f and "suppressed cells' bases and values" in f for f in found), found
+    assert any(f.startswith("count under 10 published") for f in found), found
+    assert any("recovered exactly" in f for f in found), found

@@ -47,17 +47,22 @@ def constraints(cells: set[Cell]) -> list[list[Cell]]:
 
 def recoverable(cells: set[Cell], suppressed: set[Cell]) -> set[Cell]:
     """Suppressed cells whose value follows from the published ones by linear algebra."""
+    return recoverable_in(constraints(cells), suppressed)
+
+
+def recoverable_in(lines: list[list], suppressed: set) -> set:
+    """Suppressed keys whose value follows from the others by the sums `lines` ([total, part, ...])."""
     import numpy as np
-    hidden = sorted(suppressed)
+    hidden = sorted(suppressed, key=repr)
     if not hidden:
         return set()
     index = {c: i for i, c in enumerate(hidden)}
     rows = []
-    for line in constraints(cells):
+    for line in lines:
         row = np.zeros(len(hidden))
         for j, c in enumerate(line):
             if c in index:
-                row[index[c]] = 1.0 if j else -1.0
+                row[index[c]] += 1.0 if j else -1.0
         if row.any():
             rows.append(row)
     if not rows:
@@ -72,26 +77,32 @@ def recoverable(cells: set[Cell], suppressed: set[Cell]) -> set[Cell]:
 
 
 def secondary_suppression(counts: dict[Cell, int], primary: set[Cell]) -> set[Cell]:
-    """The suppressed set (primary plus secondary) such that no suppressed cell is recoverable.
+    """The suppressed set (primary plus secondary) such that no suppressed cell is recoverable:
+    the strand x area table's cells, totals only as a last resort, the force total last of all."""
+    return protect(counts, primary, constraints(set(counts)),
+                   rank=lambda c: (c == (ALL, ALL), ALL in c))
 
-    Greedy: while some suppressed cell is recoverable, add the published cell that leaves the
-    fewest recoverable cells (the force total only as a last resort), preferring cells in a
-    relation with an exposed one, interior cells before totals, and small counts before large."""
-    cells, suppressed = set(counts), set(primary)
-    exposed = recoverable(cells, suppressed)
+
+def protect(counts: dict, primary: set, lines: list[list], rank=lambda key: ()) -> set:
+    """The suppressed set (primary plus secondary) such that no suppressed key follows from the
+    published ones by the sums `lines` ([total, part, ...]).
+
+    Greedy: while some suppressed key is recoverable, add the published key that leaves the
+    fewest recoverable, preferring keys in a relation with an exposed one, then by `rank`
+    (e.g. totals last), then small counts before large."""
+    keys, suppressed = set(counts), set(primary)
+    exposed = recoverable_in(lines, suppressed)
     while exposed:
-        lines = constraints(cells)
         near = {c for line in lines if exposed & set(line) for c in line} - suppressed
-        candidates = near or (cells - suppressed)
+        candidates = near or (keys - suppressed)
         if not candidates:
-            raise RuntimeError("every cell is suppressed yet some are recoverable")  # cannot happen
+            raise RuntimeError("every key is suppressed yet some are recoverable")  # cannot happen
 
-        def score(c: Cell):
-            return (c == (ALL, ALL), len(recoverable(cells, suppressed | {c})), ALL in c, counts[c], c)
+        def score(c):
+            return (rank(c)[:1], len(recoverable_in(lines, suppressed | {c})), rank(c)[1:], counts[c], repr(c))
 
-        best = min(candidates, key=score)
-        suppressed.add(best)
-        exposed = recoverable(cells, suppressed)
+        suppressed.add(min(candidates, key=score))
+        exposed = recoverable_in(lines, suppressed)
     return suppressed
 
 

@@ -14,11 +14,11 @@ import os
 from datetime import date
 from pathlib import Path
 
-from dagster import AssetExecutionContext, AssetsDefinition, MaterializeResult, MetadataValue, asset
+from dagster import AssetExecutionContext, AssetsDefinition, Failure, MaterializeResult, MetadataValue, asset
 
 from vsat_assets import clock, lookups, settings
 from vsat_assets.crash import crash_point
-from vsat_assets.defs.publish import extracts
+from vsat_assets.defs.publish import extracts, published
 from vsat_assets.defs.publish.dictionary import TableDoc, marts_documentation
 from vsat_assets.resources import SurveySettings
 from vsat_assets.sql_runner.models import sql_literal
@@ -60,23 +60,27 @@ def _write_lookups(conn, areas: list[str]) -> None:
 
 def publish(conn, target: Path, docs: dict[str, TableDoc], extracts_dir: Path | None = None,
             areas: list[str] | tuple[str, ...] = ()) -> dict[str, int]:
-    """Copy every marts table with its documentation, and the lookups, into `target`, atomically;
-    with `extracts_dir`, also write each of them as Parquet and CSV into that folder."""
+    """Copy the published marts (published.PUBLISHED_TABLES, each under its disclosure rule) with
+    their documentation, and the lookups, into `target`, atomically; with `extracts_dir`, also
+    write each of them as Parquet and CSV into that folder."""
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.partial")
     for leftover in (partial, partial.with_name(partial.name + ".wal")):  # of a run killed mid-write
         leftover.unlink(missing_ok=True)
-    tables = [row[0] for row in conn.execute(
+    tables = published.tables_to_publish([row[0] for row in conn.execute(
         "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts' "
-        "AND table_catalog = current_database() ORDER BY ALL").fetchall()]
+        "AND table_catalog = current_database() ORDER BY ALL").fetchall()])
     counts = {}
     conn.execute(f"ATTACH {sql_literal(str(partial))} AS analytics (STORAGE_VERSION '{STORAGE_VERSION}')")
     try:
         conn.execute("CREATE SCHEMA analytics.marts")
         for table in tables:
-            conn.execute(f"CREATE TABLE analytics.marts.{table} AS SELECT * FROM marts.{table}")
+            columns = [c for (c,) in conn.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = 'marts' AND table_name = ? ORDER BY column_index", [table]).fetchall()]
+            conn.execute(f"CREATE TABLE analytics.marts.{table} AS {published.select_sql(conn, table, columns)}")
             if table in docs:
-                for statement in _comment_statements(docs[table], f"analytics.marts.{table}"):
+                for statement in _comment_statements(published.documentation(docs[table]), f"analytics.marts.{table}"):
                     conn.execute(statement)
             counts[table] = conn.execute(f"SELECT count(*) FROM analytics.marts.{table}").fetchall()[0][0]
         _write_lookups(conn, list(areas))
@@ -127,7 +131,8 @@ def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
             "vsat_analytics.duckdb: the marts, their lookups (labels and definitions of every code) and their "
             f"data dictionary (table and column comments, and {DICTIONARY}) for analysts, in DuckDB storage "
             f"{STORAGE_VERSION} (readable by DuckDB 1.4 and later), published atomically after each build; "
-            "the same tables as Parquet and CSV in data/extracts/YYYY-MM-DD/. No personal data. "
+            "the same tables as Parquet and CSV in data/extracts/YYYY-MM-DD/. Aggregates only, disclosure-controlled "
+            "(vsat_assets/defs/publish/published.py); no personal data and no respondent-level rows. "
             "Method: docs/method.md."
         ),
     )
@@ -136,7 +141,10 @@ def build_publish_asset(documented: list[AssetsDefinition]) -> AssetsDefinition:
     ) -> MaterializeResult:
         target, folder = analytics_path(), extracts_path(clock.today())
         with warehouse.get_connection() as conn:
-            counts = publish(conn, target, docs, folder, survey.policing_areas)
+            try:
+                counts = publish(conn, target, docs, folder, survey.policing_areas)
+            except published.UndecidedTable as error:
+                raise Failure(str(error)) from None
         context.log.info(f"published {len(counts)} marts tables to {target}, extracts in {folder}")
         return MaterializeResult(metadata={
             "path": MetadataValue.path(str(target)), "extracts": MetadataValue.path(str(folder)),

@@ -1,23 +1,20 @@
 """The marts as files for spreadsheet and BI users: one Parquet and one CSV per table in a
 dated folder (data/extracts/YYYY-MM-DD/), replaced whole.
 
-Suppression follows the marts' `suppressed` flag: a suppressed row keeps its keys and flags
-but shows no figure and no base (respondents, effective n, percentages, intervals, changes,
-gaps). CSV cells are UTF-8 and formula-safe: text starting with = + - @ tab or CR gets a
+They hold the analysts' file's tables as published, figure for figure: disclosure control is
+applied once, before the file is written (published.py; a suppressed row keeps its keys and
+flags but shows no figure and no base), so a file and its extracts never disagree. CSV cells are UTF-8 and formula-safe: text starting with = + - @ tab or CR gets a
 leading ' so a spreadsheet shows it instead of evaluating it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 from pathlib import Path
 
 from vsat_assets.sql_runner.models import sql_literal
 
-# Columns holding a figure or a base: blank on suppressed rows.
-FIGURE_COLUMN = re.compile(r"respondents|effective_n|pct|ci_low|ci_high|change|gap")
 TEXT_TYPES = ("VARCHAR",)
 
 
@@ -29,12 +26,9 @@ def _columns(conn, schema: str, table: str) -> list[tuple[str, str]]:
 
 
 def _select(columns: list[tuple[str, str]], source: str, csv: bool) -> str:
-    suppressible = any(name == "suppressed" for name, _ in columns)
     parts = []
     for name, kind in columns:
         expr = f'"{name}"'
-        if suppressible and FIGURE_COLUMN.search(name):
-            expr = f"CASE WHEN suppressed THEN NULL ELSE {expr} END"
         if csv and kind in TEXT_TYPES:
             expr = f"CASE WHEN regexp_matches({expr}, '^[=+\\-@\\t\\r]') THEN '''' || {expr} ELSE {expr} END"
         parts.append(f'{expr} AS "{name}"')
