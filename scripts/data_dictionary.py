@@ -15,7 +15,11 @@ def section() -> str:
     from vsat_assets.definitions import defs
     from vsat_assets.defs.publish.dictionary import as_markdown, marts_documentation
 
-    return f"{START}\n{as_markdown(marts_documentation(list(defs.assets)))}{END}"
+    from vsat_assets.defs.publish.published import NOT_PUBLISHED, PUBLISHED_TABLES
+
+    tiers = {**{t: f"Published (analysts' file and extracts): {rule}." for t, rule in PUBLISHED_TABLES.items()},
+             **{t: f"Not published: {why}." for t, why in NOT_PUBLISHED.items()}}
+    return f"{START}\n{as_markdown(marts_documentation(list(defs.assets)), tiers)}{END}"
 
 
 def main() -> int:

@@ -66,6 +66,12 @@ def _previous_year_note(context: AssetExecutionContext, conn, window: tuple[date
     return {"previous_year_interviews": previous}
 
 
+COVERAGE_NOTE = (
+    "Population: the eligible victims (docs/method.md, Target population and coverage); victims the rules leave "
+    "out although their crime is in scope (opted out, surveyed in the last 12 months, a second report in the "
+    "month, no usable phone, not safe to contact, sensitive) are not represented.")
+
+
 def _table_asset(table: tables.Table, description: str, partitions_def, build_sql, extra=None,
                  finalise=None, deps=("response_weights",), compares_with_previous_year=False, prepare=None,
                  weighted_by=None):
@@ -77,7 +83,7 @@ def _table_asset(table: tables.Table, description: str, partitions_def, build_sq
     @asset(
         name=name,
         group_name="annual",
-        description=description,
+        description=f"{description} {COVERAGE_NOTE}",
         deps=["responses", *deps, *([previous_year_of(name)] if compares_with_previous_year else [])],
         partitions_def=partitions_def,
         backfill_policy=BackfillPolicy.single_run() if partitions_def else None,

@@ -204,7 +204,8 @@ def _question_figure(question: str, force: dict | None, strands: list[dict], are
 
 
 # ------------------------------------------------------------------ sections
-def _headline_section(items: list[Headline], previous_year: str, gap: dict | None) -> Section:
+def _headline_section(items: list[Headline], previous_year: str, gap: dict | None,
+                      funnel: dict | None = None) -> Section:
     sentences = "".join(
         f"<li><strong>{_esc(h.sentence())}</strong> (95% interval {_esc(h.interval())}, "
         f"{h.respondents:,} respondents{', low base' if h.low_base else ''}){_esc(_change_text(h, previous_year))}.</li>"
@@ -216,8 +217,33 @@ def _headline_section(items: list[Headline], previous_year: str, gap: dict | Non
     table = _table("Headline figures, general survey, whole force",
                    ["Question", "Respondents", "% satisfied", "95% interval", f"Change on {previous_year} (points)",
                     "Significant change?"], rows)
-    return Section("headlines", "Headlines", f'<ul class="headlines">{sentences}</ul><p>{_esc(_gap_text(gap))}</p>',
-                   table=table)
+    coverage = coverage_text(funnel)
+    return Section("headlines", "Headlines",
+                   f'<ul class="headlines">{sentences}</ul><p>{_esc(_gap_text(gap))}</p>'
+                   + (f'<p class="coverage">{_esc(coverage)}</p>' if coverage else ""), table=table)
+
+
+# Eligible in principle, left out of the frame by the survey's own rules: who the figures cannot speak for.
+COVERAGE_EXCLUSIONS = (
+    ("opted_out", "had asked not to be surveyed"), ("recently_surveyed", "had been surveyed in the last 12 months"),
+    ("duplicate_in_month", "had another report in the month"), ("no_phone", "had no usable phone number"),
+    ("not_safe_to_contact", "were not safe to contact"), ("sensitive", "were in sensitive cases"),
+    ("window_closed", "could not be contacted in time"),
+)
+
+
+def coverage_text(funnel: dict | None) -> str:
+    """The target population and the coverage caveat, from the year's funnel."""
+    if not funnel or not funnel.get("eligible"):
+        return ""
+    left_out = [(funnel.get(k) or 0, phrase) for k, phrase in COVERAGE_EXCLUSIONS if funnel.get(k)]
+    covered = funnel["eligible"] + sum(n for n, _ in left_out)
+    parts = ", ".join(f"{n:,} {phrase}" for n, phrase in sorted(left_out, reverse=True))
+    return (f"Who these figures describe: adult victims of the year's reports in the survey's strands "
+            f"who could be surveyed, {funnel['eligible']:,} of {covered:,} such victims "
+            f"({100 * funnel['eligible'] / covered:.1f}%). The weights make respondents represent them, not the "
+            f"victims the survey's rules leave out{': ' + parts if parts else ''}; if those victims' "
+            "satisfaction differs, the figures do not show it.")
 
 
 def _verdict(significant: bool | None) -> str:
@@ -640,7 +666,8 @@ def build_report(
     cells = _rows(conn, f"SELECT * FROM {ANNUAL.name} WHERE financial_year = ?", [financial_year])
     trend = _rows(conn, f"SELECT * FROM {ANNUAL.name} WHERE year_start <= ? AND survey_strand = '{ALL}' "
                         f"AND area = '{ALL}' ORDER BY year_start", [year_start])
-    funnel = _rows(conn, "SELECT " + ", ".join(f"sum({k}) AS {k}" for k, _ in FUNNEL_STAGES)
+    funnel = _rows(conn, "SELECT " + ", ".join(f"sum({k}) AS {k}" for k in
+                                               [k for k, _ in FUNNEL_STAGES] + [k for k, _ in COVERAGE_EXCLUSIONS])
                    + " FROM marts.survey_funnel WHERE month_start >= ? AND month_start < ?", [year_start, year_end])
     gaps = _rows(conn, f"SELECT * FROM {GAP.name} WHERE financial_year = ?", [financial_year])
     rolling = _rows(conn, f"SELECT * FROM {ROLLING.name} WHERE period_end < ? AND period_end >= ? "
@@ -649,7 +676,8 @@ def build_report(
 
     from vsat_assets.defs.compare.report_section import how_we_compare  # it builds on this module
 
-    sections = [how_we_compare(conn, financial_year, previous_year), _headline_section(items, previous_year, whole_gap)]
+    sections = [how_we_compare(conn, financial_year, previous_year), _headline_section(items, previous_year, whole_gap,
+                                                                                       funnel[0] if funnel else None)]
     if any(_shown(r) for r in trend):
         sections.append(_year_on_year_section(trend, low_base, suppress))
     sections.append(_spc_section(conn, year_start, year_end, suppress))

@@ -26,11 +26,13 @@ def marts_documentation(assets: list[AssetsDefinition]) -> dict[str, TableDoc]:
     return docs
 
 
-def as_markdown(docs: dict[str, TableDoc]) -> str:
+def as_markdown(docs: dict[str, TableDoc], tiers: dict[str, str] | None = None) -> str:
+    """Each table's section; `tiers` adds where it is published (table -> sentence)."""
     parts = []
     for name in sorted(docs):
         doc = docs[name]
-        parts.append(f"#### `{doc.table}`\n\n{doc.description}\n\n| column | type | meaning |\n|---|---|---|")
+        tier = f"\n\n**{tiers[name]}**" if tiers and name in tiers else ""
+        parts.append(f"#### `{doc.table}`\n\n{doc.description}{tier}\n\n| column | type | meaning |\n|---|---|---|")
         parts += [f"| `{c}` | {t} | {d} |" for c, t, d in doc.columns]
         parts.append("")
     return "\n".join(parts).rstrip() + "\n"

@@ -32,13 +32,15 @@ PUBLISHED_TABLES = {
     "satisfaction_da_monthly": "suppressed months carry no figure and no base",
     "satisfaction_da_quarterly": "a quarter holding a suppressed month is suppressed too",
     "satisfaction_comparison": "suppressed comparisons carry no figure and no base",
-    "weighting_summary": "respondents and shares under the threshold, with complements, and per stratum hidden",
-    "survey_funnel": "victims' counts; without completed interviews (see above)",
+    "weighting_summary": "with a suppressed column: respondents and shares blank for categories of 1 to 9 "
+                         "respondents, their complements, and every general-survey stratum",
+    "survey_funnel": "victims' counts per stage, without the completed interviews (per month, strand and area "
+                     "they would bound the annual table's suppressed bases)",
     "exclusion_audit": "victims' counts per exclusion reason (no respondent counts)",
     "report_volumes": "reports per record type (no respondent counts)",
 }
 NOT_PUBLISHED = {
-    "responses": "one row per interview: the restricted file only (restricted.py)",
+    "responses": "one row per interview; in the restricted file only (docs/restricted-data.md)",
 }
 DROPPED_COLUMNS = {"survey_funnel": ("completed",)}
 # Columns holding a figure or a base of respondents: blank on suppressed rows.
