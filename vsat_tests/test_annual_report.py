@@ -322,3 +322,14 @@ def test_a_partial_rolling_period_is_never_called_12_months_in_the_chart(built):
     page, _ = _report(built)
     chart = page.split('id="rolling"')[1].split('id="table-rolling"')[0]
     assert "(partial)" in chart and "12 months to %{x}" not in chart and "12 months to 2 months" not in chart
+
+
+def test_the_headlines_say_who_the_figures_describe_and_who_the_rules_leave_out():
+    from vsat_assets.defs.annual.report import coverage_text
+
+    text = coverage_text({"eligible": 900, "opted_out": 50, "recently_surveyed": 40, "no_phone": 10,
+                          "duplicate_in_month": 0, "sensitive": None})
+    assert "900 of 1,000 such victims (90.0%)" in text
+    assert "50 had asked not to be surveyed, 40 had been surveyed in the last 12 months, 10 had no usable phone" in text
+    assert "in sensitive" not in text and "another report" not in text  # reasons with nobody are not listed
+    assert coverage_text({"eligible": 0}) == "" and coverage_text(None) == ""
