@@ -129,7 +129,7 @@ def test_nothing_the_demo_publishes_gives_away_a_suppressed_cell_until_the_old_e
     assert len(facts.targets) > 50  # at the demo's small scale most strand x area cells are suppressed
     assert attack(copy) == []
     report = next((copy / "reports").glob("*2025-26.html")).read_text(encoding="utf-8")
-    assert "Who these figures describe" in report and "had asked not to be surveyed" in report  # the coverage caveat
+    assert "Who these figures describe" in report and "had no usable phone number" in report  # the coverage caveat
 
     (day,) = [p for p in (copy / "extracts").iterdir()]
     with duckdb.connect(str(copy / "vsat.duckdb"), read_only=True) as conn:
