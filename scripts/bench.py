@@ -162,12 +162,13 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
 def answer_handoffs(conn=None) -> None:
     """The stand-in answers from the planted truth; the harness reads profiles from raw.reports."""
     from vsat_assets import settings
-    from vsat_assets.contractor_sim.profiles import profiles_from_reports
+    from vsat_assets.contractor_sim.profiles import handoff_survey_ids, profiles_from_reports
     from vsat_assets.contractor_sim.simulate import simulate_returns
 
+    handoffs = sorted((settings.data_dir() / "outbox").glob("handoff_*.csv"))
     profiles = profiles_from_reports(conn if conn is not None else settings.warehouse_path(),
-                                     settings.pseudonym_key()[0])
-    for handoff in sorted((settings.data_dir() / "outbox").glob("handoff_*.csv")):
+                                     settings.pseudonym_key()[0], handoff_survey_ids(handoffs))
+    for handoff in handoffs:
         simulate_returns(handoff, settings.data_dir() / "inbox", profiles=profiles)
 
 

@@ -26,7 +26,7 @@ from dagster import DagsterInstance
 
 from vsat_assets import cli, clock, settings
 from vsat_assets.defs.annual.report import report_path
-from vsat_assets.contractor_sim.profiles import profiles_from_reports
+from vsat_assets.contractor_sim.profiles import handoff_survey_ids, profiles_from_reports
 from vsat_assets.contractor_sim.simulate import simulate_returns
 from vsat_assets.definitions import defs
 from vsat_assets.defs.handoff.assets import retention_run_config
@@ -77,12 +77,14 @@ def answer_handoffs(first: str, last: str) -> None:
     first..last. The simulation harness reads each victim's area, age band and ethnic group from
     the records export as landed (raw.reports, matched by recomputing the survey_id pseudonym),
     never from the pipeline's own tables or the hand-off."""
-    profiles = profiles_from_reports(settings.warehouse_path(), settings.pseudonym_key()[0])
     outbox, inbox = settings.data_dir() / "outbox", settings.data_dir() / "inbox"
-    for handoff in sorted(outbox.glob("handoff_*.csv")):
-        if first[:7] <= handoff.stem.removeprefix("handoff_") <= last[:7]:
-            returns = simulate_returns(handoff, inbox, profiles=profiles)
-            print(f"contractor stand-in: {handoff.name} -> {returns.name}")
+    handoffs = [h for h in sorted(outbox.glob("handoff_*.csv"))
+                if first[:7] <= h.stem.removeprefix("handoff_") <= last[:7]]
+    profiles = profiles_from_reports(settings.warehouse_path(), settings.pseudonym_key()[0],
+                                     handoff_survey_ids(handoffs))
+    for handoff in handoffs:
+        returns = simulate_returns(handoff, inbox, profiles=profiles)
+        print(f"contractor stand-in: {handoff.name} -> {returns.name}")
 
 
 def year_key(financial_year: str) -> str:

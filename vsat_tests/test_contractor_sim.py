@@ -378,6 +378,9 @@ def test_harness_profiles_match_the_pipelines_survey_ids(tmp_path):
     profiles = profiles_from_reports(db, key)
     assert profiles[pseudonym(key, "DUR/P1", "DUR/C/1")] == Profile("DARLINGTON", "30-44", "ETHNIC_MINORITY")
     assert profiles[pseudonym(key, "DUR/P2", "DUR/C/2")] == Profile("EAST_DURHAM", "UNKNOWN", "WHITE")
+    # Only the victims of the hand-offs: the others are not read into Python at all.
+    only = profiles_from_reports(db, key, [pseudonym(key, "DUR/P2", "DUR/C/2")])
+    assert only == {pseudonym(key, "DUR/P2", "DUR/C/2"): Profile("EAST_DURHAM", "UNKNOWN", "WHITE")}
 
 
 def test_cli_names_a_missing_reports_warehouse(tmp_path):

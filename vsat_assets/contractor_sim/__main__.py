@@ -50,15 +50,15 @@ def _handoffs(outbox: Path, months: list[str]) -> tuple[list[Path], list[str]]:
     return [p for p in found if p.name in wanted], missing
 
 
-def _read_profiles(path: Path | None) -> dict | None:
+def _read_profiles(path: Path | None, handoffs: list[Path]) -> dict | None:
     if path is None:
         return None
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such warehouse (--reports-db)")
     from vsat_assets import settings
-    from vsat_assets.contractor_sim.profiles import profiles_from_reports
+    from vsat_assets.contractor_sim.profiles import handoff_survey_ids, profiles_from_reports
 
-    return profiles_from_reports(path, settings.pseudonym_key()[0])
+    return profiles_from_reports(path, settings.pseudonym_key()[0], handoff_survey_ids(handoffs))
 
 
 def _summary(handoff: Path, returns: Path) -> str:
@@ -74,8 +74,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.outbox.is_dir():
         raise FileNotFoundError(f"{args.outbox}: no such folder (--outbox)")
     settings = ContractorSettings(seed=args.seed)
-    profiles = _read_profiles(args.reports_db)
     handoffs, missing = _handoffs(args.outbox, args.month)
+    profiles = _read_profiles(args.reports_db, handoffs)
     for name in missing:
         print(f"ERROR {name}: not in outbox", file=sys.stderr)
     status = 1 if missing else 0

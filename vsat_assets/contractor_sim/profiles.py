@@ -10,6 +10,7 @@ uses (it runs with the force's key, as only a test harness may).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import duckdb
@@ -26,19 +27,42 @@ _ETHNIC_SQL = """case when victim_ethnicity = 'WHITE' then 'WHITE'
     when victim_ethnicity in ('MIXED', 'ASIAN', 'BLACK', 'OTHER') then 'ETHNIC_MINORITY' else 'NOT_STATED' end"""
 
 
-def profiles_from_reports(warehouse: Path | duckdb.DuckDBPyConnection, key: bytes) -> dict[str, Profile]:
+def handoff_survey_ids(handoffs: Iterable[Path]) -> list[str]:
+    """The survey_ids of hand-off files (their first column), for profiles of those victims only."""
+    import polars as pl
+
+    ids: list[str] = []
+    for path in handoffs:
+        ids += pl.read_csv(path, columns=["survey_id"], infer_schema=False)["survey_id"].to_list()
+    return ids
+
+
+def profiles_from_reports(warehouse: Path | duckdb.DuckDBPyConnection, key: bytes,
+                          survey_ids: Iterable[str] | None = None) -> dict[str, Profile]:
     """survey_id -> Profile for every victim in raw.reports of the warehouse (a file, opened
-    read-only, or an open connection)."""
+    read-only, or an open connection); with `survey_ids`, for those victims only (a hand-off is
+    a tenth of the reports or less, and a profile each costs a Python object)."""
     if not isinstance(warehouse, duckdb.DuckDBPyConnection):
         with duckdb.connect(str(warehouse), read_only=True) as conn:
-            return profiles_from_reports(conn, key)
+            return profiles_from_reports(conn, key, survey_ids)
     udf = register_pseudonym_function(warehouse, key, "harness_pseudonym")
+    wanted = "true"
+    if survey_ids is not None:
+        import pyarrow as pa
+
+        ids = pa.table({"survey_id": pa.array(list(survey_ids), pa.string())})
+        warehouse.register("_harness_wanted", ids)
+        wanted = "survey_id in (select survey_id from _harness_wanted)"
     try:
         rows = warehouse.execute(f"""
-            select harness_pseudonym(force_code || '/' || victim_person_id, crime_reference),
-                   policing_area, {_AGE_BAND_SQL}, {_ETHNIC_SQL}
-            from (select *, date_sub('year', victim_date_of_birth, report_date) as victim_age from raw.reports)
-            where victim_person_id is not null and crime_reference is not null""").fetchall()
+            select survey_id, policing_area, age_band, ethnic_group from (
+                select harness_pseudonym(force_code || '/' || victim_person_id, crime_reference) as survey_id,
+                       policing_area, {_AGE_BAND_SQL} as age_band, {_ETHNIC_SQL} as ethnic_group
+                from (select *, date_sub('year', victim_date_of_birth, report_date) as victim_age from raw.reports)
+                where victim_person_id is not null and crime_reference is not null)
+            where {wanted}""").fetchall()
     finally:
         drop_pseudonym_function(warehouse, udf)
+        if survey_ids is not None:
+            warehouse.unregister("_harness_wanted")
     return {sid: Profile(area or "", band, group) for sid, area, band, group in rows}
