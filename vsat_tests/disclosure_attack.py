@@ -169,7 +169,9 @@ def read_outputs(data_dir: Path, truth: Truth) -> Outputs:
         elif path.suffix == ".csv":
             outputs.add(str(path.relative_to(data_dir)), path.stem, _csv_rows(path))
     for path in sorted((data_dir / "exports").glob("*.csv")):
-        outputs.add(str(path.relative_to(data_dir)), "satisfaction_annual", _csv_rows(path))
+        # the HMICFRS export and the national extract are cells of the annual table (the latter area ALL)
+        kind = "satisfaction_annual" if path.name.startswith(("hmicfrs_", "national_")) else path.stem
+        outputs.add(str(path.relative_to(data_dir)), kind, _csv_rows(path))
     for path in sorted((data_dir / "reports").glob("*.html")):
         outputs.add(str(path.relative_to(data_dir)), "satisfaction_annual",
                     _report_rows(path, {k[3] for k in truth.base if k[0] == "A"}, {k[4] for k in truth.base if k[0] == "A"}))
@@ -275,7 +277,7 @@ def _keys(kind: str, row: dict) -> list[tuple[tuple, str, str | None]]:
     """(key, base column, value column) for each cell a row of a table of `kind` describes."""
     fy, q = row.get("financial_year"), row.get("question")
     if kind == "satisfaction_annual":
-        return [(("A", fy, q, row["survey_strand"], row["area"]), "respondents", "satisfied_pct")]
+        return [(("A", fy, q, row["survey_strand"], row.get("area", ALL)), "respondents", "satisfied_pct")]
     if kind == "satisfaction_comparison":
         return [(("A", fy, q, row["survey_strand"], ALL), "force_respondents", "force_pct")]
     if kind == "satisfaction_gap":
