@@ -58,3 +58,8 @@ def last_complete_year_start(start: date) -> date:
     """The financial year that ended by the quarter's end: 2024/25 for Q1-Q3 of 2025/26, 2025/26 for its Q4."""
     end = quarter_end(start)
     return date(end.year - (end.month < 4) - 1, 4, 1)
+
+
+def quarter_key_of(month: date) -> str:
+    """The key of the quarter holding `month`: '2026-01-01' for March 2026."""
+    return date(month.year, (month.month - 1) // 3 * 3 + 1, 1).isoformat()
