@@ -142,6 +142,8 @@ def test_pack_prints_to_pdf_with_its_headline_figures(full_pack, tmp_path):
                      "rolling 12 months", "by policing area", "ethnic-minority"):
         assert expected in flat, expected
     assert "green against the target of 50%" in flat  # the whole interval well above 50
+    # plotly drew the chart (its title is SVG text, there only when the script ran in Chromium)
+    assert "Whole experience, rolling 12 months to each quarter's end" in flat
 
 
 def _ods(path, sheet):
@@ -197,6 +199,30 @@ def test_spreadsheet_tables_equal_the_marts(full_pack):
     assert compared["Force satisfied (%)"] == pytest.approx(round(ew["force_pct"], 1))
     assert compared["Verdict"] == ew["verdict"] == "higher than"
 
+    da = {r["question"]: r for r in _marts(conn, "SELECT * FROM marts.satisfaction_da_quarterly "
+                                                  "WHERE period_end = DATE '2026-03-01'")}
+    for _, row in _ods(paths["ods"], "Domestic_abuse").iterrows():
+        code = next(q for q in da if label("question", q) == row["Question"])
+        assert row["Respondents"] == da[code]["respondents"]
+        assert row["Satisfied (%)"] == pytest.approx(round(da[code]["satisfied_pct"], 1))
+
+    areas = {label("area", r["area"]): r for r in _marts(
+        conn, "SELECT * FROM marts.satisfaction_annual WHERE financial_year = '2025/26' AND question = "
+              "'whole_experience' AND survey_strand = 'ALL' AND area <> 'ALL'")}
+    by_area = _ods(paths["ods"], "By_area")
+    assert set(by_area["Policing area"]) == set(areas)
+    for _, row in by_area.iterrows():
+        mart = areas[row["Policing area"]]
+        assert row["Satisfied (%)"] == pytest.approx(round(mart["satisfied_pct"], 1))
+        assert row["Change (points)"] == pytest.approx(round(mart["change_vs_previous_pp"], 1))
+
+    gaps = {r["financial_year"]: r for r in _marts(conn, "SELECT * FROM marts.satisfaction_gap "
+                                                         "WHERE question = 'whole_experience'")}
+    gap_sheet = _ods(paths["ods"], "Ethnic_minority_gap")
+    assert list(gap_sheet["Financial year"]) == ["2024/25", "2025/26"]
+    for _, row in gap_sheet.iterrows():
+        assert row["Gap (points)"] == pytest.approx(round(gaps[row["Financial year"]]["gap_pp"], 1))
+
     targets = _ods(paths["ods"], "Targets").set_index("Measure")
     assert targets.loc["General survey", "Target (%)"] == 50.0 and targets.loc["General survey", "Rating"] == "Green"
 
@@ -211,6 +237,25 @@ def test_spreadsheet_tables_equal_the_marts(full_pack):
         assert r[1] == annual[code]["respondents"] and r[2] == pytest.approx(round(annual[code]["satisfied_pct"], 1))
     for sheet in names:
         _xlsx(paths["xlsx"], sheet)  # every sheet: no merged cells
+    assert not list(paths["html"].parent.glob(".*")), "no temporary file left behind"
+
+
+# --------------------------------------------------------------------- the gap's sentence
+def _gap(year, gap, half=2.0, tested=True):
+    return {"financial_year": year, "suppressed": False, "gap_pp": gap, "gap_significant": tested or None,
+            "white_ci_low": 80 - half, "white_ci_high": 80 + half,
+            "ethnic_minority_ci_low": 80 - gap - half, "ethnic_minority_ci_high": 80 - gap + half}
+
+
+def test_the_gap_gets_a_sentence_only_when_it_moves_significantly():
+    from vsat_assets.defs.quarterly.figures import _gap_sentence
+
+    # Half-widths of 2 points per group: each year's gap +-2.83, the change's +-4.0.
+    moved = _gap_sentence([_gap("2024/25", 10.0), _gap("2025/26", 3.0)])
+    assert moved and "narrowed significantly" in moved and "from 10.0 points in 2024/25 to 3.0 points in 2025/26" in moved
+    assert _gap_sentence([_gap("2024/25", 10.0), _gap("2025/26", 7.0)]) is None  # within chance
+    assert _gap_sentence([_gap("2024/25", 10.0), {**_gap("2025/26", 0.0), "suppressed": True}]) is None
+    assert _gap_sentence([_gap("2025/26", 10.0)]) is None  # one year: no trend yet
 
 
 def test_a_suppressed_cell_shows_no_figure_and_no_base(built, tmp_path, monkeypatch):  # noqa: F811
