@@ -18,7 +18,7 @@ h1 { color: #003366; font-size: 1.5em; } h2 { color: #003366; font-size: 1.2em; 
 .meta, .note { color: #555; } .note { font-size: .9em; }
 section, figure { break-inside: avoid; page-break-inside: avoid; }
 table { border-collapse: collapse; width: 100%; font-size: 12px; margin: .4em 0 1em; }
-caption { text-align: left; font-weight: bold; padding: .3em 0; }
+caption { position: absolute; left: -10000px; }  /* read by screen readers; the h2 above shows it */
 th, td { border-bottom: 1px solid #ddd; padding: 3px 6px; text-align: right; vertical-align: top; }
 th[scope=row], thead th:first-child { text-align: left; } thead th { background: #eef2f7; }
 tr.suppressed th, tr.suppressed td { color: #777; }
