@@ -277,3 +277,16 @@ def test_a_suppressed_cell_shows_no_figure_and_no_base(built, tmp_path, monkeypa
     hate_row = table.split(f">{label('strand', 'HATE')}</th>")[1].split("</tr>")[0]
     assert "<td></td>" * 4 in hate_row and "Suppressed" in hate_row
     assert "S0000" not in page  # no survey_id (respondent-level) anywhere
+
+
+def test_a_quarter_before_any_mart_is_built_gives_a_pack_that_says_so(tmp_path, monkeypatch):
+    import duckdb
+    import pandas as pd
+
+    conn, paths = _materialise(duckdb.connect(str(tmp_path / "empty.duckdb")), tmp_path, monkeypatch)
+    conn.close()
+    page = paths["html"].read_text(encoding="utf-8")
+    assert "General survey, 12 months to March 2026: no figure published." in page
+    assert pd.read_excel(paths["ods"], sheet_name="By_strand", engine="odf", header=1).empty
+    rows, _ = _xlsx(paths["xlsx"], "By_strand")
+    assert any(r and r[0] == "No figures published yet" for r in rows)
