@@ -19,6 +19,7 @@ from vsat_assets.defs.eligibility import definitions as eligibility
 from vsat_assets.defs.handoff import definitions as handoff
 from vsat_assets.defs.handoff.assets import HandoffSettings
 from vsat_assets.defs.handoff.sftp import ContractorSftp
+from vsat_assets.defs.quarterly import definitions as quarterly
 from vsat_assets.defs.publish.definitions import publish_defs
 from vsat_assets.defs.raw_reports import definitions as raw_reports
 from vsat_assets.defs.raw_reports.assets import ReportSource
@@ -29,7 +30,7 @@ from vsat_assets.resources import SurveySettings
 from vsat_assets.warehouse import warehouse_resource
 
 # In lineage order; publish (the analysts' file) comes last and reads what the others write.
-STAGES = [raw_reports, eligibility, sampling, handoff, responses, annual, compare]
+STAGES = [raw_reports, eligibility, sampling, handoff, responses, annual, compare, quarterly]
 OWNER = "team:vsat-data"
 
 

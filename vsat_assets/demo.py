@@ -6,8 +6,9 @@ For each of 2024/25 and 2025/26, through the same named jobs the schedules and t
 2. the contractor stand-in answers each month's hand-off;
 3. `survey_responses_job` ingests the returns (opt-outs among them keep people out of later months);
 
-then `annual_satisfaction_job` for both years in one run (2025/26 is compared with 2024/25), and
-`retention_job`. Prints the survey funnel and the headline table with the change on last year.
+then `annual_satisfaction_job` for both years in one run (2025/26 is compared with 2024/25),
+`pcc_quarterly_pack_job` for the last quarter (January to March 2026) and `retention_job`. Prints
+the survey funnel and the headline table with the change on last year.
 
 The demo's clock stands at its own date, not the machine's: the day the last month's hand-off is
 sent (1 April 2026, `DEMO_TODAY`), through VSAT_TODAY (`vsat_assets/clock.py`). Hand-offs are sent,
@@ -32,6 +33,9 @@ from vsat_assets.definitions import defs
 from vsat_assets.defs.handoff.assets import retention_run_config
 from vsat_assets.defs.annual.jobs import annual_satisfaction_job
 from vsat_assets.defs.handoff.jobs import monthly_survey_job, retention_job
+from vsat_assets.defs.quarterly.assets import pack_paths
+from vsat_assets.defs.quarterly.quarters import quarter_key_of
+from vsat_assets.defs.quarterly.schedules import pcc_quarterly_pack_job
 from vsat_assets.defs.responses.jobs import survey_responses_job
 from vsat_assets.vocabulary import QUESTIONS
 
@@ -120,6 +124,8 @@ def print_results(years=DEMO_YEARS) -> None:
                 ORDER BY list_position({list(QUESTIONS)}, question)"""
         ).show(max_width=160)
     print(f"Annual report: {report_path(demo_year)}")
+    pack = pack_paths(quarter_key_of(date.fromisoformat(last_month)))
+    print(f"PCC quarterly pack: {pack['html']} (spreadsheet: {pack['ods'].name}, {pack['xlsx'].name})")
 
 
 def main(years=DEMO_YEARS, monthly_run_config: dict | None = None) -> None:
@@ -136,6 +142,7 @@ def main(years=DEMO_YEARS, monthly_run_config: dict | None = None) -> None:
             answer_handoffs(first, last)
             run_job(instance, survey_responses_job.name, first, last)
         run_job(instance, annual_satisfaction_job.name, year_key(years[0][0]), year_key(years[-1][0]))
+        run_job(instance, pcc_quarterly_pack_job.name, quarter_key_of(date.fromisoformat(years[-1][2])))
         run_job(instance, retention_job.name, run_config=retention_run_config(clock.today().isoformat()))
     print(f"\nBuilt {settings.warehouse_path()} in {time.perf_counter() - started:.1f} s; "
           f"analysts' copy: {settings.data_dir() / 'vsat_analytics.duckdb'}")

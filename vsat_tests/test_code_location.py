@@ -63,9 +63,11 @@ def test_dg_lists_every_stage_s_jobs_schedules_and_sensor(tmp_path):
     assert done.returncode == 0, done.stderr
     listed = json.loads(done.stdout)
     assert {j["name"] for j in listed["jobs"]} == {
-        "monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job", "overdue_checks_job"}
+        "monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job", "overdue_checks_job",
+        "pcc_quarterly_pack_job"}
     assert {s["name"] for s in listed["schedules"]} == {
-        "monthly_survey_schedule", "annual_satisfaction_schedule", "retention_schedule", "overdue_checks_schedule"}
+        "monthly_survey_schedule", "annual_satisfaction_schedule", "retention_schedule", "overdue_checks_schedule",
+        "pcc_quarterly_pack_schedule"}
     assert {s["name"] for s in listed["sensors"]} == {
         "contractor_returns_sensor", "run_failure_email_sensor", "overdue_email_sensor"}
     assert {"raw_reports", "victim_eligibility", "sampled_cohort", "contractor_handoff", "survey_responses",
@@ -90,7 +92,8 @@ def test_each_stage_folder_holds_its_definitions():
 
     stages = sorted(p.name for p in (ROOT / "vsat_assets" / "defs").iterdir() if (p / "__init__.py").exists())
     assert stages == sorted(
-        ["raw_reports", "eligibility", "sampling", "handoff", "responses", "annual", "compare", "publish"])
+        ["raw_reports", "eligibility", "sampling", "handoff", "responses", "annual", "compare", "quarterly",
+         "publish"])
     for stage in stages:
         assert (ROOT / "vsat_assets" / "defs" / stage / "definitions.py").exists(), stage
     for stage in set(stages) - {"publish"}:  # publish's asset is built from the other stages' assets

@@ -23,7 +23,8 @@ from dagster import DagsterInstance
 from vsat_assets import demo
 from vsat_tests.conftest import PROJECT_ROOT, users_shell_env
 
-NAMED_JOBS = {"monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job"}
+NAMED_JOBS = {"monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "pcc_quarterly_pack_job",
+              "retention_job"}
 DEMO_DAY = date(2026, 4, 1)
 # Contact windows close 84 days after the report; retention keeps them 90 days more: as of
 # 1 April 2026, September 2025's last window (29 Dec 2025) is past it and October's is not.
@@ -41,16 +42,20 @@ def test_the_demo_runs_the_named_jobs_over_two_years(demo_clone):
                                                         run.tags.get("dagster/asset_partition_range_end"))
                   for run in runs]
     assert set(jobs) == NAMED_JOBS, jobs
-    assert jobs == ["monthly_survey_job", "survey_responses_job"] * 2 + ["annual_satisfaction_job", "retention_job"]
+    assert jobs == ["monthly_survey_job", "survey_responses_job"] * 2 + [
+        "annual_satisfaction_job", "pcc_quarterly_pack_job", "retention_job"]
     # One range run per year, as a backfill would be.
     assert partitions[:4] == ["2025-03-01", "2025-03-01", ("2025-04-01", "2026-03-01"), ("2025-04-01", "2026-03-01")]
     # Both financial years in one annual run, so 2025/26 is compared with 2024/25.
     assert partitions[4] == ("2024-04-01", "2025-04-01")
+    assert partitions[5] == "2026-01-01"  # the pack of the last quarter, January to March 2026
 
     stdout = demo_clone["stdout"]
     assert "Headline results 2025/26" in stdout and "the change on 2024/25" in stdout
     assert "change_pp" in stdout and "2024/25_pct" in stdout
     assert "The demo's date: 2026-04-01" in stdout
+    assert "PCC quarterly pack: " in stdout and "vsat_pcc_pack_2025-26_q4.html" in stdout
+    assert (demo_clone["data"] / "reports" / "vsat_pcc_pack_2025-26_q4.ods").exists()
 
 
 def _log(data: Path) -> dict[str, tuple]:

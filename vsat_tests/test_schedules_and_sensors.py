@@ -20,12 +20,14 @@ from vsat_assets.defs.responses.assets import ContractorInbox
 from vsat_assets.partitions import TIMEZONE
 from vsat_assets.defs.annual.schedules import annual_satisfaction_schedule, financial_year_just_ended_key
 from vsat_assets.defs.handoff.schedules import monthly_survey_schedule, previous_month_key, retention_schedule
+from vsat_assets.defs.quarterly.schedules import pcc_quarterly_pack_schedule
 from vsat_assets.defs.handoff.sftp import ContractorSftp
 from vsat_assets.defs.responses.sensors import contractor_returns_sensor
 from vsat_assets.alerts.overdue import overdue_checks_schedule
 
-ALL_SCHEDULES = [monthly_survey_schedule, annual_satisfaction_schedule, retention_schedule]
-JOB_NAMES = ["monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job"]
+ALL_SCHEDULES = [monthly_survey_schedule, annual_satisfaction_schedule, retention_schedule, pcc_quarterly_pack_schedule]
+JOB_NAMES = ["monthly_survey_job", "survey_responses_job", "annual_satisfaction_job", "retention_job",
+             "pcc_quarterly_pack_job"]
 
 LONDON = ZoneInfo(TIMEZONE)
 RETURNS_HEADER = "survey_id,outcome,interview_date,ease_of_contact,actions_taken,kept_informed,treatment,whole_experience\n"
@@ -136,6 +138,7 @@ def test_schedules_run_on_their_documented_crons_in_london_time():
         "monthly_survey_schedule": ("0 6 1 * *", TIMEZONE, "monthly_survey_job"),
         "annual_satisfaction_schedule": ("0 7 5 4 *", TIMEZONE, "annual_satisfaction_job"),
         "retention_schedule": ("0 2 * * *", TIMEZONE, "retention_job"),
+        "pcc_quarterly_pack_schedule": ("0 7 15 1,4,7,10 *", TIMEZONE, "pcc_quarterly_pack_job"),
     }
 
 
@@ -328,6 +331,7 @@ JOB_ASSETS = {
                                 "comparator_figures", "satisfaction_comparison", "hmicfrs_export", "annual_report",
                                 "analytics_file"},
     "retention_job": {"retention_purge"},
+    "pcc_quarterly_pack_job": {"pcc_quarterly_pack"},
 }
 
 

@@ -9,6 +9,7 @@ YEAR_TABLES = AssetSelection.assets("response_weights").downstream() | AssetSele
 
 annual_satisfaction_job = define_asset_job(
     "annual_satisfaction_job",
-    selection=YEAR_TABLES,
+    # The quarterly pack reads these tables too, on quarters: its own job and schedule (defs/quarterly/).
+    selection=YEAR_TABLES - AssetSelection.assets("pcc_quarterly_pack"),
     description="A financial year's satisfaction tables, HMICFRS export and annual report.",
 )
