@@ -154,6 +154,11 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
         hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
         conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
+    from vsat_assets.defs.compare import national_extract
+
+    timed("national_extract", lambda: national_extract.write_extract(
+        settings.data_dir() / "exports" / national_extract.extract_name(year),
+        national_extract.extract_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("analytics_file", publish, conn, analytics_path(), marts_documentation(list(defs.assets)), extracts_path(date.today()))
     conn.close()
     return stages
@@ -162,13 +167,16 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
 def answer_handoffs(conn=None) -> None:
     """The stand-in answers from the planted truth; the harness reads profiles from raw.reports."""
     from vsat_assets import settings
+    from vsat_assets.contractor_sim.forces import truth_for_force
     from vsat_assets.contractor_sim.profiles import profiles_from_reports
-    from vsat_assets.contractor_sim.simulate import simulate_returns
+    from vsat_assets.contractor_sim.simulate import ContractorSettings, simulate_returns
+    from vsat_assets.register import current_force
 
     profiles = profiles_from_reports(conn if conn is not None else settings.warehouse_path(),
                                      settings.pseudonym_key()[0])
+    contractor = ContractorSettings(truth=truth_for_force(current_force().code))  # the force's planted level
     for handoff in sorted((settings.data_dir() / "outbox").glob("handoff_*.csv")):
-        simulate_returns(handoff, settings.data_dir() / "inbox", profiles=profiles)
+        simulate_returns(handoff, settings.data_dir() / "inbox", contractor, profiles=profiles)
 
 
 # ---------------------------------------------------------------- measuring a child process
