@@ -11,7 +11,8 @@ and prints wall time, peak RSS of the process tree, rows per second, time per
 stage, the Dagster/floor ratio, and the code-location load time against
 `import dagster` alone.
 
-    .venv/bin/python scripts/bench.py                   # Durham and national scale
+    .venv/bin/python scripts/bench.py                   # Durham and national scale (43 forces, per force)
+    .venv/bin/python scripts/bench.py --scales national --national-forces DUR,CLE --national-volume 0.2
     .venv/bin/python scripts/bench.py --scales durham   # one scale
     .venv/bin/python scripts/bench.py --smoke           # a two-month miniature, for the test suite
 """
@@ -30,7 +31,11 @@ from pathlib import Path
 from vsat_assets import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SCALES = {"durham": {"scale": 1.0, "forces": 1}, "national": {"scale": 100.0, "forces": 43}}
+SCALES = {"durham": {"scale": 1.0, "forces": 1}}
+# The national run goes through the per-force design (scripts/national.py): every force of the
+# register in its own process, data folder and key, then the national stage on their extracts;
+# once one force after another, once NATIONAL_WORKERS at a time.
+NATIONAL_WORKERS = 2
 YEAR = ("2025-04-01", "2026-03-01", "2025/26")
 SMOKE = {"scale": 0.05, "forces": 1}
 SMOKE_YEAR = ("2025-04-01", "2025-05-01", "2025/26")
@@ -154,6 +159,11 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
         hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
         conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
+    from vsat_assets.defs.compare import national_extract
+
+    timed("national_extract", lambda: national_extract.write_extract(
+        settings.data_dir() / "exports" / national_extract.extract_name(year),
+        national_extract.extract_rows(conn, year, annual.force_code_for_hmicfrs)))
     timed("analytics_file", publish, conn, analytics_path(), marts_documentation(list(defs.assets)), extracts_path(date.today()))
     conn.close()
     return stages
@@ -162,14 +172,17 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
 def answer_handoffs(conn=None) -> None:
     """The stand-in answers from the planted truth; the harness reads profiles from raw.reports."""
     from vsat_assets import settings
+    from vsat_assets.contractor_sim.forces import truth_for_force
     from vsat_assets.contractor_sim.profiles import handoff_survey_ids, profiles_from_reports
-    from vsat_assets.contractor_sim.simulate import simulate_returns
+    from vsat_assets.contractor_sim.simulate import ContractorSettings, simulate_returns
+    from vsat_assets.register import current_force
 
     handoffs = sorted((settings.data_dir() / "outbox").glob("handoff_*.csv"))
     profiles = profiles_from_reports(conn if conn is not None else settings.warehouse_path(),
                                      settings.pseudonym_key()[0], handoff_survey_ids(handoffs))
+    contractor = ContractorSettings(truth=truth_for_force(current_force().code))  # the force's planted level
     for handoff in handoffs:
-        simulate_returns(handoff, settings.data_dir() / "inbox", profiles=profiles)
+        simulate_returns(handoff, settings.data_dir() / "inbox", contractor, profiles=profiles)
 
 
 # ---------------------------------------------------------------- measuring a child process
@@ -242,6 +255,36 @@ def load_times(repeats: int = 5) -> dict:
     return {"import_dagster_s": dagster, "code_location_s": location, "ratio": location / dagster, "repeats": repeats}
 
 
+# ---------------------------------------------------------------- the national run, per force
+def run_national_bench(args) -> dict:
+    """The per-force national run one force after another, then NATIONAL_WORKERS at a time."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import national
+    from vsat_assets.register import forces
+
+    codes = [c for c in args.national_forces.split(",") if c] or list(forces())
+    out = {}
+    for workers in (1, NATIONAL_WORKERS):
+        print(f"[national] {len(codes)} forces, {args.national_mode}, {workers} at a time …", flush=True)
+        with tempfile.TemporaryDirectory(prefix="vsat-bench-national-") as root:
+            out[workers] = national.run_national_synthetic(Path(root), codes, args.national_volume,
+                                                           args.national_months, args.national_mode, workers)
+    return out
+
+
+def print_national(runs: dict) -> None:
+    if not runs:
+        return
+    one, many = runs[1], runs[NATIONAL_WORKERS]
+    print(f"\nnational, per force ({len(one['per_force'])} forces, {one['reports']:,} reports, "
+          f"{one['national']['forces']} forces in E&W):")
+    for workers, r in runs.items():
+        print(f"  {workers} at a time: forces {r['forces_wall_s']:.1f} s + national stage {r['national_stage_s']:.1f} s"
+              f" = {r['wall_s']:.1f} s")
+    print(f"  parallel speed-up x{one['wall_s'] / many['wall_s']:.2f} on {os.cpu_count()} cores; slowest force "
+          f"{max(f['wall_s'] for f in one['per_force']):.1f} s")
+
+
 # ---------------------------------------------------------------- report
 LOAD_TARGET = 1.3  # issue 14: the code location loads in at most 1.3 x `import dagster`
 
@@ -255,6 +298,10 @@ def print_load(loads: dict) -> None:
 def main() -> None:
     parser = cli.parser("scripts/bench.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--scales", default="durham,national")
+    parser.add_argument("--national-forces", default="", help="register codes of the national run (default all 43)")
+    parser.add_argument("--national-volume", type=float, default=1.0, help="each force's size (1 = real)")
+    parser.add_argument("--national-months", type=int, default=12)
+    parser.add_argument("--national-mode", choices=("dagster", "floor"), default="dagster")
     parser.add_argument("--smoke", action="store_true", help="two months at 5% of Durham: checks the bench runs")
     parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
     parser.add_argument("--load-only", action="store_true",
@@ -270,9 +317,10 @@ def main() -> None:
         print_load(load_times())
         return
 
-    runs = {"smoke": (SMOKE, SMOKE_YEAR)} if args.smoke else {
-        name: (SCALES[name], YEAR) for name in args.scales.split(",")
-    }
+    wanted = args.scales.split(",")
+    runs = {"smoke": (SMOKE, SMOKE_YEAR)} if args.smoke else {name: (SCALES[name], YEAR) for name in wanted
+                                                            if name in SCALES}
+    national_runs = {} if args.smoke or "national" not in wanted else run_national_bench(args)
     results = {}
     for name, (scale, year) in runs.items():
         for mode in ("floor", "dagster"):
@@ -290,11 +338,7 @@ def main() -> None:
     for name in runs:
         floor, dagster = results[(name, "floor")], results[(name, "dagster")]
         print(f"{name}: Dagster / engine floor = {dagster['wall_s'] / floor['wall_s']:.2f} (wall time)")
-    if "durham" in runs and "national" in runs:
-        d, n = results[("durham", "dagster")], results[("national", "dagster")]
-        volume = n["reports"] / d["reports"]
-        print(f"durham -> national: volume x{volume:.0f}, time x{n['wall_s'] / d['wall_s']:.0f} "
-              f"(linear or better when <= x{volume:.0f}), peak memory x{n['peak_rss_mb'] / d['peak_rss_mb']:.2f}")
+    print_national(national_runs)
     print_load(loads)
     print("\ntime per stage (s):")
     stage_names = []

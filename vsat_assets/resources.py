@@ -4,15 +4,18 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from vsat_assets import vocabulary
-from vsat_assets.vocabulary import EXCLUSION_RULES, POLICING_AREAS, SURVEY_STRANDS
+from vsat_assets.register import current_force
+from vsat_assets.vocabulary import EXCLUSION_RULES, SURVEY_STRANDS
 
 
 class SurveySettings(ConfigurableResource):
     """The survey's rules. The SQL models see each field as `{{ var('<field>') }}`, beside the
     vocabulary's lists (vocabulary.model_variables)."""
 
-    force_name: str = "Durham Constabulary"
-    policing_areas: list[str] = Field(default=list(POLICING_AREAS))
+    force_name: str = Field(default_factory=lambda: current_force().name,
+                            description="The force's name, from the forces register (VSAT_FORCE, default Durham).")
+    policing_areas: list[str] = Field(default_factory=lambda: list(current_force().policing_areas),
+                                      description="The force's policing areas, from the forces register.")
     min_age: int = Field(default=18, description="Victims younger than this at report are not surveyed.")
     exclusion_rules: list[str] = Field(
         default=list(EXCLUSION_RULES), description="Rules to apply; leave one out to switch it off."

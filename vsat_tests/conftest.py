@@ -47,7 +47,7 @@ from vsat_assets.warehouse import warehouse_resource
 # The tests run in the demo profile, on the built-in pseudonym key, whatever the shell has set;
 # tests of the key rules set their own environment with monkeypatch.
 os.environ["VSAT_PROFILE"] = "demo"
-for _name in ("VSAT_PSEUDONYM_KEY", "VSAT_PSEUDONYM_OLD_KEYS", "VSAT_CRASH_AT", "VSAT_TODAY"):
+for _name in ("VSAT_PSEUDONYM_KEY", "VSAT_PSEUDONYM_OLD_KEYS", "VSAT_CRASH_AT", "VSAT_TODAY", "VSAT_FORCE"):
     os.environ.pop(_name, None)
 
 # ~62,000 reports a year at scale 1 -> about 150 a month here: enough rows for every check.

@@ -34,6 +34,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--month", action="append", default=[], metavar="YYYY-MM",
                    help="only these sampling months (repeatable)")
     p.add_argument("--seed", type=int, default=ContractorSettings.seed)
+    p.add_argument("--force", help="register force whose planted truth to answer from (default VSAT_FORCE, "
+                                   "else DUR)")
     p.add_argument("--reports-db", type=Path,
                    help="warehouse whose raw.reports give each victim's area, age and ethnicity "
                         "(simulation harness; needs the force's pseudonym key in VSAT_PSEUDONYM_KEY)")
@@ -73,7 +75,11 @@ def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     if not args.outbox.is_dir():
         raise FileNotFoundError(f"{args.outbox}: no such folder (--outbox)")
-    settings = ContractorSettings(seed=args.seed)
+    from vsat_assets.contractor_sim.forces import truth_for_force
+    from vsat_assets.register import current_force, force
+
+    code = force(args.force).code if args.force else current_force().code
+    settings = ContractorSettings(seed=args.seed, truth=truth_for_force(code))
     handoffs, missing = _handoffs(args.outbox, args.month)
     profiles = _read_profiles(args.reports_db, handoffs)
     for name in missing:

@@ -18,7 +18,8 @@ from dagster import (
 from vsat_assets import settings
 from vsat_assets.defs.annual.config import AnnualSettings
 from vsat_assets.defs.compare import files, mart
-from vsat_assets.partitions import financial_year_partitions
+from vsat_assets.defs.compare import national_extract as extract_file
+from vsat_assets.partitions import financial_year_of, financial_year_partitions
 from vsat_assets.sql_runner.partition_results import add_partition_metadata, partition_windows
 from vsat_assets.warehouse import WarehouseResource
 
@@ -89,4 +90,29 @@ def satisfaction_comparison(context: AssetExecutionContext, warehouse: Warehouse
     return MaterializeResult(metadata={"rows_written_in_run": written})
 
 
-COMPARE_ASSETS = [comparator_figures, satisfaction_comparison]
+@asset(
+    group_name=GROUP,
+    description="What the force publishes for the national comparison: exports/national_vsat_YYYY-YY.csv, the "
+    "whole-force cells of marts.satisfaction_annual (every question and strand) with their standard error and the "
+    "force's weighted population; suppressed cells blank. Aggregate figures only. Layout: docs/national.md.",
+    deps=["satisfaction_annual", "response_weights"],
+    partitions_def=financial_year_partitions,
+    backfill_policy=BackfillPolicy.single_run(),
+    kinds={"csv"},
+)
+def national_extract(context: AssetExecutionContext, warehouse: WarehouseResource,
+                     annual: AnnualSettings) -> MaterializeResult:
+    by_year = {}
+    with warehouse.get_connection() as conn:
+        for w in partition_windows(context, financial_year_partitions):
+            year = financial_year_of(w.start)
+            rows = extract_file.extract_rows(conn, year, annual.force_code_for_hmicfrs)
+            path = settings.data_dir() / "exports" / extract_file.extract_name(year)
+            extract_file.write_extract(path, rows)
+            by_year[w.key] = {"path": MetadataValue.path(str(path)), "cells": len(rows)}
+            context.log.info(f"{path.name}: {len(rows)} cells")
+    add_partition_metadata(context, by_year)
+    return MaterializeResult()
+
+
+COMPARE_ASSETS = [comparator_figures, satisfaction_comparison, national_extract]

@@ -51,6 +51,7 @@ class ReportSource(ConfigurableResource):
     seed: int = 20190401
     scale: float = 1.0
     forces: int = 1
+    force: str = ""  # the register force generated (with forces=1); empty = the deployment's (VSAT_FORCE)
 
     def validate(self, month: date, areas: tuple[str, ...]) -> None:
         """Read and check the month's export files (ExportFileError on a fault); nothing for the generator."""
@@ -71,7 +72,10 @@ class ReportSource(ConfigurableResource):
                 raise FileNotFoundError(f"no export file reports_{month:%Y-%m}*.csv|parquet in {drop_dir}")
             yield read_month_exports(drop_dir, month, areas)
         elif self.kind == "generator":
-            generator = GeneratorSettings(seed=self.seed, scale=self.scale, forces=self.forces, areas=areas)
+            from vsat_assets.register import current_force
+
+            generator = GeneratorSettings(seed=self.seed, scale=self.scale, forces=self.forces, areas=areas,
+                                          force_code=self.force or current_force().code)
             for frame in generate_month(month, generator):
                 yield frame.with_columns(source_file=pl.lit(f"generator seed={self.seed} scale={self.scale}"))
         else:

@@ -81,8 +81,9 @@ _PHONE_MULTIPLIER = 61_803_399  # odd and not a multiple of 5: a bijection modul
 class GeneratorSettings:
     seed: int = 20190401
     scale: float = 1.0      # volume multiplier: 1.0 = Durham, 100 = England & Wales
-    forces: int = 1         # forces the volume is split across; 1 -> 'DUR', n>1 -> 'F01'..
+    forces: int = 1         # forces the volume is split across; 1 -> force_code, n>1 -> 'F01'..
     areas: tuple[str, ...] = POLICING_AREAS
+    force_code: str = "DUR"  # with forces=1: the force of the register generated (its own seed stream)
 
     def __post_init__(self):
         if self.seed < 0 or self.forces < 1 or self.scale < 0 or not self.areas:
@@ -120,15 +121,27 @@ def check_catalogue_codes(catalogue: pl.DataFrame, source: str) -> None:
 
 def force_codes(settings: GeneratorSettings) -> list[str]:
     if settings.forces == 1:
-        return ["DUR"]
+        return [settings.force_code]
     width = max(2, len(str(settings.forces)))
     return [f"F{i:0{width}d}" for i in range(1, settings.forces + 1)]
+
+
+def register_force_index(code: str) -> int:
+    """The seed stream of a register force generated alone: Durham keeps stream 0 (the demo's data),
+    every other force its register position + 1, so no two forces share a stream."""
+    from vsat_assets.register import force
+
+    return 0 if code == "DUR" else force(code).index + 1
 
 
 def generate_month(month_start: datetime.date, settings: GeneratorSettings) -> Iterator[pl.DataFrame]:
     """Yield the month's reports, one DataFrame per force, in REPORT_COLUMNS layout."""
     month_start = month_start.replace(day=1)
     catalogue = load_offence_catalogue()
+    if settings.forces == 1:
+        index = register_force_index(settings.force_code)
+        yield _force_month(month_start, settings, index, settings.force_code, catalogue)
+        return
     for force_index, code in enumerate(force_codes(settings)):
         yield _force_month(month_start, settings, force_index, code, catalogue)
 
