@@ -329,7 +329,7 @@ JOB_ASSETS = {
                              "satisfaction_da_monthly", "satisfaction_da_quarterly", "analytics_file"},
     "annual_satisfaction_job": {"response_weights", "satisfaction_annual", "satisfaction_gap", "satisfaction_rolling",
                                 "comparator_figures", "satisfaction_comparison", "hmicfrs_export", "annual_report", "national_extract",
-                                "analytics_file"},
+                                "analytics_file", "restricted_file"},
     "retention_job": {"retention_purge"},
     "pcc_quarterly_pack_job": {"pcc_quarterly_pack"},
 }
