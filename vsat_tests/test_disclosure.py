@@ -11,17 +11,11 @@ from dagster import materialize
 
 from vsat_assets.defs.publish import published
 from vsat_assets.defs.publish.assets import publish
-from vsat_assets.defs.publish.dictionary import marts_documentation
 from vsat_assets.defs.publish.restricted import restricted_file
 from vsat_assets.warehouse import WarehouseResource
 from vsat_tests.disclosure_attack import MICRODATA_COLUMNS
+from vsat_tests.test_analysts_file import _docs
 from vsat_tests.test_annual_tables import Survey
-
-
-def _docs():
-    from vsat_assets.definitions import defs
-
-    return marts_documentation(list(defs.assets))
 
 
 @pytest.fixture
