@@ -25,3 +25,15 @@ def write_atomically(path: Path, content: bytes | str, mode: int = 0o644, step: 
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def write_csv_atomically(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+    """A CSV of `rows` under a `columns` header (CRLF, as spreadsheets and the contracts expect), whole or not at all."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\r\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_atomically(path, buffer.getvalue())

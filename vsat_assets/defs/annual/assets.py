@@ -25,6 +25,7 @@ from vsat_assets.sql_runner.partition_results import add_partition_metadata, par
 from vsat_assets.partitions import financial_year_of, financial_year_partitions, monthly_partitions
 from vsat_assets.resources import SurveySettings
 from vsat_assets.warehouse import WarehouseResource
+from vsat_assets.yearly_exports import write_each_year
 
 
 def _window(context: AssetExecutionContext) -> tuple[date, date]:
@@ -219,16 +220,9 @@ def response_weights(context: AssetExecutionContext, warehouse: WarehouseResourc
     kinds={"csv"},
 )
 def hmicfrs_export(context: AssetExecutionContext, warehouse: WarehouseResource, annual: AnnualSettings) -> MaterializeResult:
-    by_year = {}
     with warehouse.get_connection() as conn:
-        for w in partition_windows(context, financial_year_partitions):
-            year = financial_year_of(w.start)
-            cells = hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)
-            path = settings.data_dir() / "exports" / hmicfrs.export_name(year)
-            hmicfrs.write_export(path, cells)
-            by_year[w.key] = {"path": MetadataValue.path(str(path)), "cells": len(cells)}
-            context.log.info(f"{path.name}: {len(cells)} cells")
-    add_partition_metadata(context, by_year)
+        write_each_year(context, lambda year: hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs),
+                        hmicfrs.export_name, hmicfrs.write_export)
     return MaterializeResult()
 
 

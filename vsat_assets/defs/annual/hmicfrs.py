@@ -9,13 +9,11 @@ are blank (counts under the threshold are not published either).
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vsat_assets.defs.annual.tables import ALL, ANNUAL, QUESTIONS
-from vsat_assets.atomic import write_atomically
+from vsat_assets.atomic import write_csv_atomically
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
     import duckdb
@@ -55,8 +53,4 @@ def export_rows(conn: duckdb.DuckDBPyConnection, financial_year: str, force_code
 
 
 def write_export(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomically(path, buffer.getvalue())
+    write_csv_atomically(path, COLUMNS, rows)

@@ -19,9 +19,10 @@ from vsat_assets import settings
 from vsat_assets.defs.annual.config import AnnualSettings
 from vsat_assets.defs.compare import files, mart
 from vsat_assets.defs.compare import national_extract as extract_file
-from vsat_assets.partitions import financial_year_of, financial_year_partitions
+from vsat_assets.partitions import financial_year_partitions
 from vsat_assets.sql_runner.partition_results import add_partition_metadata, partition_windows
 from vsat_assets.warehouse import WarehouseResource
+from vsat_assets.yearly_exports import write_each_year
 
 GROUP = "compare"
 
@@ -102,16 +103,9 @@ def satisfaction_comparison(context: AssetExecutionContext, warehouse: Warehouse
 )
 def national_extract(context: AssetExecutionContext, warehouse: WarehouseResource,
                      annual: AnnualSettings) -> MaterializeResult:
-    by_year = {}
     with warehouse.get_connection() as conn:
-        for w in partition_windows(context, financial_year_partitions):
-            year = financial_year_of(w.start)
-            rows = extract_file.extract_rows(conn, year, annual.force_code_for_hmicfrs)
-            path = settings.data_dir() / "exports" / extract_file.extract_name(year)
-            extract_file.write_extract(path, rows)
-            by_year[w.key] = {"path": MetadataValue.path(str(path)), "cells": len(rows)}
-            context.log.info(f"{path.name}: {len(rows)} cells")
-    add_partition_metadata(context, by_year)
+        write_each_year(context, lambda year: extract_file.extract_rows(conn, year, annual.force_code_for_hmicfrs),
+                        extract_file.extract_name, extract_file.write_extract)
     return MaterializeResult()
 
 

@@ -10,12 +10,10 @@ blank, as in the HMICFRS export. No respondent-level row ever leaves the force.
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from vsat_assets.atomic import write_atomically
+from vsat_assets.atomic import write_csv_atomically
 from vsat_assets.vocabulary import ALL, QUESTIONS
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
@@ -72,8 +70,4 @@ def extract_rows(conn: duckdb.DuckDBPyConnection, financial_year: str, force_cod
 
 
 def write_extract(path: Path, rows: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\r\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_atomically(path, buffer.getvalue())
+    write_csv_atomically(path, COLUMNS, rows)
