@@ -280,7 +280,7 @@ def print_national(runs: dict) -> None:
           f"{one['national']['forces']} forces in E&W):")
     for workers, r in runs.items():
         print(f"  {workers} at a time: forces {r['forces_wall_s']:.1f} s + national stage {r['national_stage_s']:.1f} s"
-              f" = {r['wall_s']:.1f} s")
+              f" + each force's comparison against it {r['compare_wall_s']:.1f} s = {r['wall_s']:.1f} s")
     print(f"  parallel speed-up x{one['wall_s'] / many['wall_s']:.2f} on {os.cpu_count()} cores; slowest force "
           f"{max(f['wall_s'] for f in one['per_force']):.1f} s")
 

@@ -4,7 +4,10 @@ Every force runs its financial year in its own process, on its own data folder
 (`<root>/forces/<CODE>`: its own DuckDB, outbox, inbox, exports) and its own pseudonym key
 (a fresh secret per force, passed only to that force's process), with its own areas and planted
 level of satisfaction. It then "publishes": its national extract (aggregate figures only) is
-copied to `<root>/national/published/<CODE>/`. The national stage reads only that folder.
+copied to `<root>/national/published/<CODE>/`. The national stage reads only that folder, and
+writes each force's comparator file (E&W and its most similar group), which goes back to the
+force's own comparator folder; each force then runs its comparison, report and analysts' file
+again, in its own process, against the national figures.
 
     .venv/bin/python scripts/national.py --root DIR                       # 43 forces, real sizes, a year
     .venv/bin/python scripts/national.py --root DIR --forces DUR,CLE,CUM --volume 0.05 --months 2
@@ -16,6 +19,7 @@ copied to `<root>/national/published/<CODE>/`. The national stage reads only tha
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import secrets
@@ -30,10 +34,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from vsat_assets import cli  # noqa: E402
+from vsat_assets.national.stage import comparators_dir  # noqa: E402
 from vsat_assets.register import force, forces  # noqa: E402
 
 BENCH = ROOT / "scripts" / "bench.py"
-YEAR_START = "2025-04-01"
+YEAR_START, FINANCIAL_YEAR = "2025-04-01", "2025/26"
 
 
 def force_scale(code: str, volume: float) -> float:
@@ -46,28 +51,95 @@ def last_month(months: int) -> str:
     return f"{year + (month - 1) // 12}-{(month - 1) % 12 + 1:02d}-01"
 
 
-def run_force(code: str, root: Path, volume: float, months: int, mode: str) -> dict:
+def _force_env(code: str, data: Path, key: str) -> dict:
+    """The force's process environment: its own folder, force and key, nothing of another force."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSAT_", "DAGSTER_HOME"))}
+    env.update({"VSAT_DATA_DIR": str(data), "VSAT_FORCE": code, "VSAT_PROFILE": "demo",
+                "VSAT_PSEUDONYM_KEY": key, "PYTHONWARNINGS": "ignore"})
+    return env
+
+
+def _run_in_force(code: str, command: list[str], env: dict, what: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
+        raise RuntimeError(f"force {code}: its {what} failed (exit {done.returncode}): {tail[0]}")
+    return time.perf_counter() - started, done.stdout
+
+
+def run_force(code: str, root: Path, volume: float, months: int, mode: str, key: str) -> dict:
     """One force's year in a process of its own; then its extract published. Returns its timing."""
     data = root / "forces" / code
     data.mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VSAT_", "DAGSTER_HOME"))}
-    env.update({"VSAT_DATA_DIR": str(data), "VSAT_FORCE": code, "VSAT_PROFILE": "demo",
-                "VSAT_PSEUDONYM_KEY": secrets.token_hex(32), "PYTHONWARNINGS": "ignore"})
     scale = {"scale": force_scale(code, volume), "forces": 1, "force": code}
     command = [sys.executable, str(BENCH), "--child", mode, "--scale-json", json.dumps(scale),
-               "--year-json", json.dumps([YEAR_START, last_month(months), "2025/26"])]
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
-        raise RuntimeError(f"force {code}: its run failed (exit {done.returncode}): {tail[0]}")
+               "--year-json", json.dumps([YEAR_START, last_month(months), FINANCIAL_YEAR])]
+    wall, stdout = _run_in_force(code, command, _force_env(code, data, key), "run")
     published = root / "national" / "published" / code
     published.mkdir(parents=True, exist_ok=True)
     for extract in sorted((data / "exports").glob("national_vsat_*.csv")):
         shutil.copy2(extract, published / extract.name)
-    reports = json.loads(done.stdout.strip().splitlines()[-1])["reports"]
+    reports = json.loads(stdout.strip().splitlines()[-1])["reports"]
     return {"force": code, "wall_s": wall, "reports": reports}
+
+
+def compare_force(code: str, root: Path, mode: str, key: str) -> float:
+    """The national stage's comparator file into the force's own comparator folder, then the force's
+    comparison (and what reads it) again, in its own process. Returns its wall time."""
+    data = root / "forces" / code
+    inbox = data / "comparators"
+    inbox.mkdir(parents=True, exist_ok=True)
+    for path in sorted((comparators_dir(root / "national") / code).glob("*.csv")):
+        shutil.copy2(path, inbox / path.name)
+    command = [sys.executable, __file__, "--compare-child", mode]
+    return _run_in_force(code, command, _force_env(code, data, key), "comparison")[0]
+
+
+def compare_child(mode: str) -> None:
+    """In the force's process: comparator_figures, satisfaction_comparison, the report and the
+    analysts' file for the year, through its code location (dagster) or called directly (floor)."""
+    if mode == "dagster":
+        from dagster import AssetSelection, DagsterInstance
+
+        from vsat_assets.definitions import defs
+
+        selection = AssetSelection.assets("comparator_figures").downstream() - AssetSelection.assets("pcc_quarterly_pack")
+        keys = list(selection.resolve(defs.resolve_asset_graph()))
+        with DagsterInstance.ephemeral() as instance:
+            result = defs.resolve_job_def("annual_satisfaction_job").execute_in_process(
+                instance=instance, partition_key=YEAR_START, asset_selection=keys)
+        if not result.success:
+            raise SystemExit("the comparison run failed")
+        return
+    compare_floor()
+
+
+def compare_floor() -> None:
+    from datetime import date
+
+    import duckdb
+
+    from vsat_assets import settings
+    from vsat_assets.atomic import write_atomically
+    from vsat_assets.definitions import defs
+    from vsat_assets.defs.annual import report
+    from vsat_assets.defs.annual.config import AnnualSettings
+    from vsat_assets.defs.compare import files, mart
+    from vsat_assets.defs.publish.assets import analytics_path, extracts_path, publish
+    from vsat_assets.defs.publish.dictionary import marts_documentation
+    from vsat_assets.resources import SurveySettings
+
+    annual, start = AnnualSettings(), date.fromisoformat(YEAR_START)
+    end = date(start.year + 1, 4, 1)
+    figures = files.read_comparator_folder(settings.comparator_dir())
+    with duckdb.connect(str(settings.warehouse_path())) as conn:
+        files.store(conn, figures)
+        mart.write(conn, start, end, annual.force_code_for_hmicfrs, annual.low_base_threshold,
+                   annual.suppress_threshold)
+        write_atomically(report.report_path(FINANCIAL_YEAR), report.build_report(
+            conn, FINANCIAL_YEAR, start, SurveySettings().force_name, annual.suppress_threshold)[0])
+        publish(conn, analytics_path(), marts_documentation(list(defs.assets)), extracts_path(date.today()))
 
 
 def run_national_synthetic(root: Path, codes: list[str], volume: float = 1.0, months: int = 12,
@@ -75,27 +147,41 @@ def run_national_synthetic(root: Path, codes: list[str], volume: float = 1.0, mo
     """Every force (`workers` at a time), then the national stage. Returns timings and the stage's result."""
     from vsat_assets.national.stage import run_national
 
+    keys = {code: secrets.token_hex(32) for code in codes}  # each only ever in its own force's process
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        per_force = list(pool.map(lambda c: run_force(c, root, volume, months, mode), codes))
+        per_force = list(pool.map(lambda c: run_force(c, root, volume, months, mode, keys[c]), codes))
     forces_wall = time.perf_counter() - started
     national_started = time.perf_counter()
     result = run_national(root / "national")
-    return {"forces_wall_s": forces_wall, "national_stage_s": time.perf_counter() - national_started,
+    national_wall = time.perf_counter() - national_started
+    compare_started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        compare_walls = list(pool.map(lambda c: compare_force(c, root, mode, keys[c]), codes))
+    for timing, compare_wall in zip(per_force, compare_walls):
+        timing["compare_s"] = compare_wall
+    return {"forces_wall_s": forces_wall, "national_stage_s": national_wall,
+            "compare_wall_s": time.perf_counter() - compare_started,
             "wall_s": time.perf_counter() - started, "per_force": per_force,
             "reports": sum(f["reports"] for f in per_force), "national": result}
 
 
 def main() -> None:
     parser = cli.parser("scripts/national.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", type=Path, required=True, help="folder of the run (forces/ and national/)")
+    parser.add_argument("--root", type=Path, help="folder of the run (forces/ and national/)")
     parser.add_argument("--forces", default="", help="comma-separated register codes (default all 43)")
     parser.add_argument("--volume", type=float, default=1.0)
     parser.add_argument("--months", type=int, default=12, choices=range(1, 13))
     parser.add_argument("--mode", choices=("floor", "dagster"), default="floor",
                         help="each force's run: the bare engine, or its code location's jobs")
     parser.add_argument("--workers", type=int, default=1, help="forces run at a time")
+    parser.add_argument("--compare-child", choices=("floor", "dagster"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.compare_child:
+        compare_child(args.compare_child)
+        return
+    if args.root is None:
+        parser.error("the following arguments are required: --root")
     codes = [c.strip() for c in args.forces.split(",") if c.strip()] or list(forces())
     for code in codes:
         force(code)  # an unknown code stops here, naming the register

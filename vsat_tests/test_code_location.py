@@ -113,7 +113,8 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
 
     output = done.stdout + done.stderr
     assert done.returncode == 0, output
-    assert "Validation successful for code location vsat" in output
+    assert "Validation successful for code location vsat." in output
+    assert "Validation successful for code location vsat_national" in output
 
 
 def test_every_asset_has_a_group_and_a_description(asset_graph):

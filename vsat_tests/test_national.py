@@ -179,6 +179,39 @@ def test_what_crosses_forces_is_only_aggregate_published_figures(national_run):
     assert columns and not [c for c in columns if any(word in c for word in PERSONAL)]
 
 
+def test_each_force_compares_itself_with_the_national_figures_sent_back(national_run):
+    """The national stage's comparator file, in each force's own comparator folder, gives the force's
+    satisfaction_comparison the national comparison's E&W and group figures and the same verdicts."""
+    root, result = national_run
+    assert len(result["national"]["comparator_files"]) == len(CODES)
+    with duckdb.connect(str(root / "national" / "national.duckdb"), read_only=True) as conn:
+        national = {r[:4]: r[4:] for r in conn.execute(
+            "select force_code, comparator, question, survey_strand, comparator_pct, difference_pp, p_value, verdict "
+            "from marts.national_comparison where financial_year = ?", [YEAR]).fetchall()}
+    for code in CODES:
+        data = root / "forces" / code
+        assert [p.name for p in (data / "comparators").glob("*.csv")] == ["national_comparators_2025-26.csv"]
+        with duckdb.connect(str(data / "vsat.duckdb"), read_only=True) as conn:
+            rows = conn.execute(
+                "select comparator, question, survey_strand, comparator_pct, difference_pp, p_value, verdict "
+                "from marts.satisfaction_comparison where financial_year = ? and comparator in ('E&W', 'MSG')",
+                [YEAR]).fetchall()
+        assert {r[0] for r in rows} == {"E&W", "MSG"}
+        for comparator, question, strand, pct, difference, p_value, verdict in rows:
+            ew_pct, ew_difference, ew_p, ew_verdict = national[(code, comparator, question, strand)]
+            assert pct == pytest.approx(ew_pct, abs=1e-3)
+            assert (verdict is None) == (ew_verdict is None)  # both test, or both find a low base
+            if verdict is None:
+                continue
+            # The force tests its own Wilson interval; the national stage the extract's z x se: the
+            # differences agree to rounding, and the verdicts wherever the test is not on its edge.
+            assert difference == pytest.approx(ew_difference, abs=0.02)
+            if not 0.03 < p_value < 0.07:
+                assert verdict == ew_verdict, (code, comparator, question, strand, p_value, ew_p)
+        report = next((data / "reports").glob("*2025-26.html")).read_text(encoding="utf-8")
+        assert "England and Wales" in report
+
+
 def test_the_national_stage_opens_only_the_published_extracts(national_run, tmp_path, monkeypatch):
     root, _ = national_run
     national = tmp_path / "national"

@@ -20,9 +20,16 @@ def published_dir(root: Path) -> Path:
     return root / "published"
 
 
+def comparators_dir(root: Path) -> Path:
+    """What goes back to each force: `<national>/comparators/<CODE>/national_comparators_YYYY-YY.csv`."""
+    return root / "comparators"
+
+
 def run_national(root: Path) -> dict:
-    """Read every published extract under `root`, write `root/national.duckdb` and the charts."""
+    """Read every published extract under `root`; write `root/national.duckdb`, the charts and each
+    force's comparator files (`root/comparators/<CODE>/`)."""
     from vsat_assets.national.chart import write_caterpillars
+    from vsat_assets.national.comparators import write_comparator_files
     from vsat_assets.national.published import published_files, read_published
     from vsat_assets.national.tables import write_national
 
@@ -33,5 +40,7 @@ def run_national(root: Path) -> dict:
     db = root / "national.duckdb"
     counts = write_national(db, figures)
     charts = write_caterpillars(db, root / "reports")
+    comparators = write_comparator_files(db, comparators_dir(root), sorted({f.financial_year for f in figures}))
     return {"files": len(files), "forces": len({f.force for f in figures}), "rows": counts,
-            "charts": [str(p) for p in charts], "warehouse": str(db)}
+            "charts": [str(p) for p in charts], "comparator_files": [str(p) for p in comparators],
+            "warehouse": str(db)}
