@@ -109,6 +109,12 @@ def test_a_rerun_replaces_the_year_and_a_bad_extract_is_named(hand_made):
     run_national(hand_made)
     with duckdb.connect(str(hand_made / "national.duckdb"), read_only=True) as conn:
         assert conn.execute("select count(*) from marts.national_force_figures").fetchone()[0] == 4
+    comparators = sorted(p.parent.name for p in (hand_made / "comparators").glob("*/national_comparators_2025-26.csv"))
+    assert comparators == sorted(FIGURES)
+    shutil.rmtree(hand_made / "published" / "MET")  # MET stops publishing: its old comparator file goes too
+    run_national(hand_made)
+    assert not (hand_made / "comparators" / "MET" / "national_comparators_2025-26.csv").exists()
+    assert (hand_made / "comparators" / "DUR" / "national_comparators_2025-26.csv").exists()
     path = hand_made / "published" / "CUM" / "national_vsat_2025-26.csv"
     path.write_text(path.read_text().replace("80.5", "80.5%"))
     with pytest.raises(PublishedFileError, match=r"CUM/national_vsat_2025-26.csv, line 2, column satisfied_pct"):
