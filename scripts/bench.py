@@ -9,7 +9,10 @@ For each scale it runs, each in a fresh data folder and its own process:
 
 and prints wall time, peak RSS of the process tree, rows per second, time per
 stage, the Dagster/floor ratio, and the code-location load time against
-`import dagster` alone.
+`import dagster` alone. The national scale is the per-force design (scripts/national.py):
+the 43 forces each in their own processes, data folders and keys, then the national stage and
+each force's comparison; on the floor and through Dagster two forces at a time, and through
+Dagster one force after another; with its targets (issue 21) printed against the figures.
 
     .venv/bin/python scripts/bench.py                   # Durham and national scale (43 forces, per force)
     .venv/bin/python scripts/bench.py --scales national --national-forces DUR,CLE --national-volume 0.2
@@ -32,10 +35,7 @@ from vsat_assets import cli
 
 ROOT = Path(__file__).resolve().parents[1]
 SCALES = {"durham": {"scale": 1.0, "forces": 1}}
-# The national run goes through the per-force design (scripts/national.py): every force of the
-# register in its own process, data folder and key, then the national stage on their extracts;
-# once one force after another, once NATIONAL_WORKERS at a time.
-NATIONAL_WORKERS = 2
+NATIONAL_WORKERS = 2  # forces at a time in the parallel national runs: the machine's 2 cores
 YEAR = ("2025-04-01", "2026-03-01", "2025/26")
 SMOKE = {"scale": 0.05, "forces": 1}
 SMOKE_YEAR = ("2025-04-01", "2025-05-01", "2025/26")
@@ -207,6 +207,7 @@ def measure(mode: str, scale: dict, year: tuple, keep: Path | None = None) -> di
         data = str(keep / mode) if keep else scratch
         env = {**os.environ, "VSAT_DATA_DIR": data, "PYTHONWARNINGS": "ignore"}
         env.pop("DAGSTER_HOME", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as a deployed code server: modules compiled once
         command = [sys.executable, __file__, "--child", mode, "--scale-json", json.dumps(scale),
                    "--year-json", json.dumps(year)]
         started = time.perf_counter()
@@ -256,33 +257,111 @@ def load_times(repeats: int = 5) -> dict:
 
 
 # ---------------------------------------------------------------- the national run, per force
+class PeakRss:
+    """Peak RSS of this process's children (every force's process), sampled every 0.1 s."""
+
+    def __enter__(self):
+        import threading
+
+        self.peak_kb, self._done = 0, threading.Event()
+        own = _tree_rss_kb(os.getpid())
+
+        def sample():
+            while not self._done.wait(0.1):
+                self.peak_kb = max(self.peak_kb, _tree_rss_kb(os.getpid()) - own)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
 def run_national_bench(args) -> dict:
-    """The per-force national run one force after another, then NATIONAL_WORKERS at a time."""
+    """The per-force national run once per (mode, forces at a time) of --national-runs."""
     sys.path.insert(0, str(ROOT / "scripts"))
     import national
     from vsat_assets.register import forces
 
     codes = [c for c in args.national_forces.split(",") if c] or list(forces())
     out = {}
-    for workers in (1, NATIONAL_WORKERS):
-        print(f"[national] {len(codes)} forces, {args.national_mode}, {workers} at a time …", flush=True)
-        with tempfile.TemporaryDirectory(prefix="vsat-bench-national-") as root:
-            out[workers] = national.run_national_synthetic(Path(root), codes, args.national_volume,
-                                                           args.national_months, args.national_mode, workers)
+    for run in args.national_runs.split(","):
+        mode, workers = run.split(":")
+        print(f"[national] {len(codes)} forces, {mode}, {workers} at a time …", flush=True)
+        with tempfile.TemporaryDirectory(prefix="vsat-bench-national-") as root, PeakRss() as rss:
+            out[(mode, int(workers))] = national.run_national_synthetic(
+                Path(root), codes, args.national_volume, args.national_months, mode, int(workers))
+        out[(mode, int(workers))]["peak_rss_mb"] = rss.peak_kb / 1024
     return out
 
 
-def print_national(runs: dict) -> None:
+NATIONAL_FLOOR_TARGET_S = 60  # issue 21: the national floor in at most a minute on 2 cores
+DAGSTER_TARGET = 1.25          # and the Dagster run within 1.25 x the floor, in the same bench run
+MEMORY_TARGET_MB = 2048
+
+
+def print_national(runs: dict, durham: dict | None) -> None:
     if not runs:
         return
-    one, many = runs[1], runs[NATIONAL_WORKERS]
-    print(f"\nnational, per force ({len(one['per_force'])} forces, {one['reports']:,} reports, "
-          f"{one['national']['forces']} forces in E&W):")
-    for workers, r in runs.items():
-        print(f"  {workers} at a time: forces {r['forces_wall_s']:.1f} s + national stage {r['national_stage_s']:.1f} s"
-              f" + each force's comparison against it {r['compare_wall_s']:.1f} s = {r['wall_s']:.1f} s")
-    print(f"  parallel speed-up x{one['wall_s'] / many['wall_s']:.2f} on {os.cpu_count()} cores; slowest force "
-          f"{max(f['wall_s'] for f in one['per_force']):.1f} s")
+    first = next(iter(runs.values()))
+    print(f"\nnational, per force ({len(first['per_force'])} forces in their own processes, "
+          f"{first['reports']:,} reports):")
+    print(f"{'mode':8} {'at a time':>9} {'forces s':>9} {'national s':>10} {'compare s':>10} {'wall s':>8} "
+          f"{'peak MB':>8}")
+    for (mode, workers), r in runs.items():
+        print(f"{mode:8} {workers:>9} {r['forces_wall_s']:>9.1f} {r['national_stage_s']:>10.1f} "
+              f"{r['compare_wall_s']:>10.1f} {r['wall_s']:>8.1f} {r['peak_rss_mb']:>8.0f}")
+    for mode in ("floor", "dagster"):
+        serial, parallel = runs.get((mode, 1)), runs.get((mode, NATIONAL_WORKERS))
+        if serial and parallel:
+            print(f"  {mode}: {NATIONAL_WORKERS} forces at a time against one after another: "
+                  f"x{serial['wall_s'] / parallel['wall_s']:.2f} faster on {os.cpu_count()} cores")
+    floor, dagster = runs.get(("floor", NATIONAL_WORKERS)), runs.get(("dagster", NATIONAL_WORKERS))
+    if floor:
+        verdict = "within" if floor["wall_s"] <= NATIONAL_FLOOR_TARGET_S else "OVER"
+        print(f"  national floor {floor['wall_s']:.1f} s ({verdict} the {NATIONAL_FLOOR_TARGET_S} s target)")
+    if floor and dagster:
+        ratio = dagster["wall_s"] / floor["wall_s"]
+        print(f"  national Dagster / floor = {ratio:.2f} ({'within' if ratio <= DAGSTER_TARGET else 'OVER'} "
+              f"the {DAGSTER_TARGET} target)")
+    peak = max(r["peak_rss_mb"] for r in runs.values())
+    print(f"  national peak memory {peak:,.0f} MB ({'under' if peak < MEMORY_TARGET_MB else 'OVER'} "
+          f"{MEMORY_TARGET_MB} MB)")
+    if floor and durham:
+        volume, time_ratio = floor["reports"] / durham["reports"], floor["wall_s"] / durham["wall_s"]
+        print(f"  {volume:.0f} x Durham's volume in {time_ratio:.1f} x Durham's floor time "
+              f"(target: 100 x the volume in at most 10 x the time)")
+    print_stage_sums(runs)
+
+
+CHECKS = "checks (Dagster only)"
+PROCESS = "start, imports, runs and events"
+COMPARE = "comparison (second process)"
+
+
+def print_stage_sums(runs: dict) -> None:
+    """Each stage's seconds summed over the forces: where the national run's work goes. A Dagster
+    step that is not a floor stage is a check; what a force's wall time has beyond its steps is
+    its process: interpreter, imports and, through Dagster, its runs and events."""
+    floor_stages = {s for (mode, _), r in runs.items() if mode == "floor" for t in r["per_force"] for s in t["stages"]}
+    totals = {key: {} for key in runs}
+    for key, r in runs.items():
+        for timing in r["per_force"]:
+            steps = {s: v for s, v in timing["stages"].items() if not s.startswith("run:")}
+            for stage, seconds in steps.items():
+                name = stage if stage in floor_stages or key[0] == "floor" else CHECKS
+                totals[key][name] = totals[key].get(name, 0.0) + seconds
+            for name, seconds in ((PROCESS, timing["wall_s"] - sum(steps.values())), (COMPARE, timing["compare_s"])):
+                totals[key][name] = totals[key].get(name, 0.0) + seconds
+    names = [s for s in next(iter(totals.values())) if s not in (CHECKS, PROCESS, COMPARE)]
+    names += [s for stages in totals.values() for s in stages if s not in names and s not in (CHECKS, PROCESS, COMPARE)]
+    print("\n  national, each stage summed over the forces (s):")
+    print(f"  {'stage':32}" + "".join(f"{f'{m}/{w}':>12}" for m, w in runs))
+    for stage in names + [CHECKS, PROCESS, COMPARE]:
+        print(f"  {stage[:32]:32}" + "".join(f"{totals[k][stage]:>12.1f}" if stage in totals[k] else f"{'':>12}"
+                                            for k in runs))
 
 
 # ---------------------------------------------------------------- report
@@ -301,7 +380,9 @@ def main() -> None:
     parser.add_argument("--national-forces", default="", help="register codes of the national run (default all 43)")
     parser.add_argument("--national-volume", type=float, default=1.0, help="each force's size (1 = real)")
     parser.add_argument("--national-months", type=int, default=12)
-    parser.add_argument("--national-mode", choices=("dagster", "floor"), default="dagster")
+    parser.add_argument("--national-runs", default=f"floor:{NATIONAL_WORKERS},dagster:1,dagster:{NATIONAL_WORKERS}",
+                        help="mode:forces-at-a-time of each national run (default: the floor and Dagster "
+                             "two at a time, and Dagster one after another)")
     parser.add_argument("--smoke", action="store_true", help="two months at 5% of Durham: checks the bench runs")
     parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
     parser.add_argument("--load-only", action="store_true",
@@ -320,7 +401,10 @@ def main() -> None:
     wanted = args.scales.split(",")
     runs = {"smoke": (SMOKE, SMOKE_YEAR)} if args.smoke else {name: (SCALES[name], YEAR) for name in wanted
                                                             if name in SCALES}
-    national_runs = {} if args.smoke or "national" not in wanted else run_national_bench(args)
+    if args.smoke:  # the national run's miniature: two forces, a month, a twentieth of their size
+        args.national_forces, args.national_volume, args.national_months = "DUR,CLE", 0.05, 1
+        args.national_runs = f"floor:1,floor:{NATIONAL_WORKERS},dagster:{NATIONAL_WORKERS}"
+    national_runs = run_national_bench(args) if args.smoke or "national" in wanted else {}
     results = {}
     for name, (scale, year) in runs.items():
         for mode in ("floor", "dagster"):
@@ -338,7 +422,8 @@ def main() -> None:
     for name in runs:
         floor, dagster = results[(name, "floor")], results[(name, "dagster")]
         print(f"{name}: Dagster / engine floor = {dagster['wall_s'] / floor['wall_s']:.2f} (wall time)")
-    print_national(national_runs)
+    durham = results.get(("durham", "floor"))
+    print_national(national_runs, durham)
     print_load(loads)
     print("\ntime per stage (s):")
     stage_names = []

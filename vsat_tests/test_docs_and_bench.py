@@ -49,6 +49,14 @@ def test_bench_smoke_prints_every_figure_and_readme_queries_run_on_its_data(tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     for figure in ("wall s", "rows/s", "peak MB", "Dagster / engine floor", "code location load", "time per stage"):
         assert figure in result.stdout
+    # the national miniature: its two forces through the per-force design, each run's row and the targets
+    national = re.findall(r"^(floor|dagster) +([12]) +[\d.]+ +[\d.]+ +[\d.]+ +([\d.]+) +(\d+)$", result.stdout, re.M)
+    assert [(mode, workers) for mode, workers, *_ in national] == [("floor", "1"), ("floor", "2"), ("dagster", "2")]
+    assert all(float(wall) > 0 and int(peak) > 100 for *_, wall, peak in national), national
+    for figure in ("national, per force (2 forces", "2 forces at a time against one after another",
+                   "national Dagster / floor = ", "national peak memory", "checks (Dagster only)",
+                   "comparison (second process)"):
+        assert figure in result.stdout, figure
     assert len(readme_queries()) == 5
     with duckdb.connect(str(tmp_path / "dagster" / "vsat_analytics.duckdb"), read_only=True) as conn:
         for query in readme_queries():
