@@ -1,7 +1,8 @@
 """An intruder's attack on everything a data folder publishes, to test disclosure control.
 
 The intruder holds every published output together: the analysts' file, every dated extract
-(Parquet and CSV), the HMICFRS exports and the annual reports' tables. The targets are the
+(Parquet and CSV), the HMICFRS exports, the annual reports' tables and the Police and Crime
+Commissioner's quarterly packs (their ODS and XLSX sheets). The targets are the
 cells some output marks `suppressed` and shows without a base. The truth comes from the pipeline's warehouse, which
 the intruder never sees. A target is disclosed when
 
@@ -29,7 +30,7 @@ import html.parser
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -155,6 +156,146 @@ def _report_rows(path: Path, strand_codes: set[str], area_codes: set[str]) -> li
     return out
 
 
+# ------------------------------------------------------------------ the PCC's quarterly pack
+# Each sheet of the pack's spreadsheets (vsat_assets/defs/quarterly/figures.py) read as rows of the
+# marts it shows. Left out, as cells the truth does not model: the 95% limits, the targets and
+# ratings, the gap in points and its test (white minus ethnic-minority: both figures are read), the
+# change tests, and England and Wales's own figure and the difference from it (a national figure).
+PACK_HEADLINE = "whole_experience"
+
+
+def _pack_cell(value):
+    """A sheet's cell: None for a blank (ODS) or the [x] shorthand (XLSX)."""
+    if value is None or value == "[x]" or (isinstance(value, float) and value != value):
+        return None
+    return value
+
+
+def _pack_tables(path: Path) -> list[tuple[str, str, list[dict]]]:
+    """(sheet, title, rows keyed by column heading) of each table sheet; the header row is the one
+    ending in the Note column, under the title row and (XLSX) gptables' description lines."""
+    import pandas as pd
+
+    out = []
+    for sheet, frame in pd.read_excel(path, sheet_name=None, header=None).items():
+        grid = [[_pack_cell(v) for v in row] for row in frame.itertuples(index=False)]
+        header_at = next((i for i, row in enumerate(grid) if i > 0 and "Note" in row), None)
+        if header_at is None:  # cover, contents, notes
+            continue
+        columns = grid[header_at]
+        rows = [dict(zip(columns, row)) for row in grid[header_at + 1:]]
+        # Every row of a table has a note; gptables' stand-in row for an empty table has none.
+        rows = [row for row in rows if row["Note"] is not None]
+        out.append((sheet, grid[0][0], rows))
+    return out
+
+
+def _month_minus(month: date, months: int) -> date:
+    index = month.year * 12 + month.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _period(label: str) -> tuple[str, str] | None:
+    """(last month, first month) of '12 months to March 2026' or '3 months to March 2026 (partial ...)'."""
+    found = re.search(r"(\d+) months? to (\w+ \d{4})", label or "")
+    if not found:
+        return None
+    end = datetime.strptime(found.group(2), "%B %Y").date()
+    return f"{end:%Y-%m}", f"{_month_minus(end, int(found.group(1)) - 1):%Y-%m}"
+
+
+def _estimate(row: dict) -> dict:
+    return {"respondents": row["Respondents"], "satisfied_pct": row["Satisfied (%)"],
+            "suppressed": str(row["Note"]).startswith("Suppressed")}
+
+
+def _rolling_row(row: dict, label: str) -> tuple[str, dict] | None:
+    end, first = _period(label) or (None, None)
+    return end and ("satisfaction_rolling", {"period_end_month": end, "first_month": first, **_estimate(row)})
+
+
+def _da_row(row: dict, label: str, question: str) -> tuple[str, dict] | None:
+    end, _ = _period(label) or (None, None)
+    return end and ("satisfaction_da_quarterly", {"period_end_month": end, "question": question, **_estimate(row)})
+
+
+def _targets(title: str, rows: list[dict], codes: dict) -> list:
+    # General survey: the rolling 12 months to the quarter's end; domestic abuse: its rolling quarter.
+    return [_rolling_row(r, r["Period"]) if r["Measure"] == "General survey" else
+            _da_row(r, r["Period"], PACK_HEADLINE) for r in rows]
+
+
+def _rolling(title: str, rows: list[dict], codes: dict) -> list:
+    return [_rolling_row(r, r["Period"]) for r in rows]
+
+
+def _domestic_abuse(title: str, rows: list[dict], codes: dict) -> list:
+    return [_da_row(r, title, codes["question"].get(r["Question"])) for r in rows]
+
+
+def _gap(title: str, rows: list[dict], codes: dict) -> list:
+    return [("satisfaction_gap", {
+        "financial_year": r["Financial year"], "question": PACK_HEADLINE,
+        "white_respondents": r["White respondents"], "white_pct": r["White satisfied (%)"],
+        "ethnic_minority_respondents": r["Ethnic-minority respondents"],
+        "ethnic_minority_pct": r["Ethnic-minority satisfied (%)"],
+        "suppressed": str(r["Note"]).startswith("Suppressed")}) for r in rows]
+
+
+def _year_on_year(title: str, rows: list[dict], kind: str, heading: str, codes: dict) -> list:
+    """This year's cell, and last year's figure twice: its column, and this year's less the change."""
+    year, previous = re.search(r"(\d{4}/\d{2}) against (\d{4}/\d{2})", title).groups()
+    out = []
+    for r in rows:
+        code = codes[kind].get(r[heading])
+        cell = {"question": PACK_HEADLINE, "survey_strand": code if kind == "strand" else ALL,
+                "area": code if kind == "area" else ALL}
+        out.append(("satisfaction_annual", {**cell, "financial_year": year, **_estimate(r)}))
+        change, now = r["Change (points)"], r["Satisfied (%)"]
+        for before in (r[f"{previous} satisfied (%)"], None if change is None or now is None else now - change):
+            if before is not None:
+                out.append(("satisfaction_annual", {**cell, "financial_year": previous, "respondents": None,
+                                                    "satisfied_pct": before, "suppressed": False}))
+    return out
+
+
+def _by_strand(title: str, rows: list[dict], codes: dict) -> list:
+    return _year_on_year(title, rows, "strand", "Survey strand", codes)
+
+
+def _by_area(title: str, rows: list[dict], codes: dict) -> list:
+    return _year_on_year(title, rows, "area", "Policing area", codes)
+
+
+def _england_and_wales(title: str, rows: list[dict], codes: dict) -> list:
+    year = re.search(r"(\d{4}/\d{2})$", title).group(1)
+    return [("satisfaction_comparison", {
+        "financial_year": year, "question": codes["question"].get(r["Question"]), "survey_strand": ALL,
+        "force_respondents": None, "force_pct": r["Force satisfied (%)"],
+        "suppressed": str(r["Note"]).startswith("Suppressed")}) for r in rows]
+
+
+PACK_SHEETS = {"Targets": _targets, "Rolling_12_months": _rolling, "Domestic_abuse": _domestic_abuse,
+               "Ethnic_minority_gap": _gap, "By_strand": _by_strand, "By_area": _by_area,
+               "England_and_Wales": _england_and_wales}
+
+
+def _pack_rows(path: Path, strand_codes: set[str], area_codes: set[str]) -> list[tuple[str, str, list[dict]]]:
+    """(sheet, kind, rows) of the pack's table sheets, a sheet's rows grouped by the mart they come from."""
+    codes = {"question": {lookups.label("question", q): q for q in QUESTIONS},
+             "strand": {lookups.label("strand", c): c for c in strand_codes},
+             "area": {lookups.label("area", c): c for c in area_codes}}
+    out = []
+    for sheet, title, rows in _pack_tables(path):
+        if sheet not in PACK_SHEETS:
+            raise AssertionError(f"{path.name}: the attack does not know which cells sheet {sheet} shows")
+        by_kind = defaultdict(list)
+        for kind, row in filter(None, PACK_SHEETS[sheet](title, rows, codes)):
+            by_kind[kind].append(row)
+        out += [(sheet, kind, kind_rows) for kind, kind_rows in by_kind.items()]
+    return out
+
+
 def read_outputs(data_dir: Path, truth: Truth) -> Outputs:
     outputs = Outputs()
     published = data_dir / "vsat_analytics.duckdb"
@@ -172,9 +313,16 @@ def read_outputs(data_dir: Path, truth: Truth) -> Outputs:
         # the HMICFRS export and the national extract are cells of the annual table (the latter area ALL)
         kind = "satisfaction_annual" if path.name.startswith(("hmicfrs_", "national_")) else path.stem
         outputs.add(str(path.relative_to(data_dir)), kind, _csv_rows(path))
-    for path in sorted((data_dir / "reports").glob("*.html")):
-        outputs.add(str(path.relative_to(data_dir)), "satisfaction_annual",
-                    _report_rows(path, {k[3] for k in truth.base if k[0] == "A"}, {k[4] for k in truth.base if k[0] == "A"}))
+    strand_codes, area_codes = {k[3] for k in truth.base if k[0] == "A"}, {k[4] for k in truth.base if k[0] == "A"}
+    for path in sorted((data_dir / "reports").glob("vsat_annual_report_*.html")):
+        outputs.add(str(path.relative_to(data_dir)), "satisfaction_annual", _report_rows(path, strand_codes, area_codes))
+    # The pack's HTML page is not parsed: page.render_table draws the same PackTables as the
+    # spreadsheets' sheets (figures.build makes one list for both), and its sentences and chart
+    # repeat figures of the Targets and Rolling_12_months tables.
+    for path in sorted((data_dir / "reports").glob("vsat_pcc_pack_*")):
+        if path.suffix in (".ods", ".xlsx"):
+            for sheet, kind, rows in _pack_rows(path, strand_codes, area_codes):
+                outputs.add(f"{path.relative_to(data_dir)}:{sheet}:{kind}", kind, rows)
     return outputs
 
 

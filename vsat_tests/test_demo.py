@@ -125,13 +125,23 @@ def test_nothing_the_demo_publishes_gives_away_a_suppressed_cell_until_the_old_e
     nothing suppressed is recovered. Restore the extracts as they were (every marts table as it
     stands, respondent rows included) and the same attack recovers the suppressed cells."""
     from vsat_assets.defs.publish import extracts
-    from vsat_tests.disclosure_attack import attack, gather, read_outputs, read_truth
+    from vsat_tests.disclosure_attack import Outputs, attack, gather, read_outputs, read_truth
 
     copy = _published_copy(demo_clone["data"], tmp_path / "published")
-    outputs = read_outputs(copy, read_truth(copy / "vsat.duckdb"))
+    truth = read_truth(copy / "vsat.duckdb")
+    outputs = read_outputs(copy, truth)
     facts = gather(outputs, 10)
     assert any(s.startswith("exports/") for s in outputs.tables) and any(s.startswith("reports/") for s in outputs.tables)
     assert len(facts.targets) > 50  # at the demo's small scale most strand x area cells are suppressed
+    # The PCC pack's spreadsheets are read, each to the same cells, all of them cells of the truth.
+    pack = {}
+    for extension in (".ods", ".xlsx"):
+        sheets = {s: t for s, t in outputs.tables.items()
+                  if s.startswith("reports/vsat_pcc_pack_") and s.split(":")[0].endswith(extension)}
+        pack[extension] = gather(Outputs(sheets), 10)
+        assert pack[extension].base and pack[extension].targets, (extension, sorted(sheets))
+        assert set(pack[extension].base) | set(pack[extension].value) | pack[extension].targets <= set(truth.base)
+    assert (pack[".ods"].base, pack[".ods"].value) == (pack[".xlsx"].base, pack[".xlsx"].value)
     assert attack(copy) == []
     report = next((copy / "reports").glob("*2025-26.html")).read_text(encoding="utf-8")
     assert "Who these figures describe" in report and "had no usable phone number" in report  # the coverage caveat
