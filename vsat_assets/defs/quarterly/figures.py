@@ -165,10 +165,7 @@ def build(conn: duckdb.DuckDBPyConnection, quarter_start: date, targets: PackTar
     gap_table = _table("Ethnic_minority_gap", f"Whole experience of white and ethnic-minority victims, to {year}",
                        ["Financial year", "White respondents", "White satisfied (%)", "Ethnic-minority respondents",
                         "Ethnic-minority satisfied (%)", "Gap (points)", "Gap significant"],
-                       [([g["financial_year"], *([None] * 6 if g["suppressed"] else [
-                           g["white_respondents"], _one(g["white_pct"]), g["ethnic_minority_respondents"],
-                           _one(g["ethnic_minority_pct"]), _one(g["gap_pp"]), _yes_no(g["gap_significant"])])], g)
-                        for g in gaps], notes,
+                       [([g["financial_year"], *_gap_cells(g)], g) for g in gaps], notes,
                        "Statutory Performance Indicator 1.2: white minus ethnic-minority % satisfied, general "
                        "survey, per financial year.")
     gap_sentence = _gap_sentence(gaps)
@@ -211,6 +208,14 @@ def build(conn: duckdb.DuckDBPyConnection, quarter_start: date, targets: PackTar
     return Pack(quarter_start, quarters.quarter_label(quarter_start), sentences,
                 [target_table, rolling_table, da_table, gap_table, strands, areas, england_wales],
                 gap_sentence, shown_rolling, targets)
+
+
+def _gap_cells(gap: dict) -> list:
+    """Each group's figures as the mart publishes them (it hides a small group's own); the gap only
+    when neither group is suppressed. Hiding the white group too would contradict the marts."""
+    groups = [gap["white_respondents"], _one(gap["white_pct"]), gap["ethnic_minority_respondents"],
+              _one(gap["ethnic_minority_pct"])]
+    return groups + ([None, None] if gap["suppressed"] else [_one(gap["gap_pp"]), _yes_no(gap["gap_significant"])])
 
 
 def _gap_sentence(gaps: list[dict]) -> str | None:
