@@ -19,7 +19,6 @@ validation harness (scripts/validate.py) draw from one model.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping
@@ -105,30 +104,32 @@ class Truth:
             "ethnic_response": _centred(self.ethnic_response, self.typical_ethnic_mix),
         }
 
-    def _typical(self) -> list[tuple[float, float, float]]:
-        """(weight, satisfaction offset, response offset) over the typical strand x age x ethnic mix."""
-        c, out = self.centred(), []
+    def _typical(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(weights, satisfaction offsets, response offsets) over the typical strand x age x ethnic mix."""
+        c, rows = self.centred(), []
         for s, ws in self.typical_strand_mix.items():
             for a, wa in self.typical_age_mix.items():
                 for e, we in self.typical_ethnic_mix.items():
-                    out.append((ws * wa * we, self.strand.get(s, 0.0) + c["age"][a] + c["ethnic"].get(e, 0.0),
-                                c["age_response"][a] + c["ethnic_response"].get(e, 0.0)))
-        return out
+                    rows.append((ws * wa * we, self.strand.get(s, 0.0) + c["age"][a] + c["ethnic"].get(e, 0.0),
+                                 c["age_response"][a] + c["ethnic_response"].get(e, 0.0)))
+        weights, satisfaction, response = np.array(rows, dtype=np.float64).T
+        return weights / weights.sum(), satisfaction, response
+
+    def intercept(self, question: str) -> float:
+        """b_q, so the reference year's typical satisfied share of `question` is the target."""
+        weights, offsets, _ = self._typical()
+        return _solve(weights, offsets, self.satisfaction_targets[question])
 
     def intercepts(self) -> dict[str, float]:
-        """question -> b_q, so the reference year's typical satisfied share is the target."""
-        typical = self._typical()
-        total = sum(w for w, _, _ in typical)
-        return {q: _solve(lambda b: sum(w * _expit(b + o) for w, o, _ in typical) / total,
-                          self.satisfaction_targets[q]) for q in QUESTIONS}
+        """question -> b_q (`intercept`)."""
+        return {q: self.intercept(q) for q in QUESTIONS}
 
     def response_intercept(self) -> float:
-        typical = self._typical()
-        total = sum(w for w, _, _ in typical)
-        return _solve(lambda c: sum(w * _expit(c + r) for w, _, r in typical) / total, self.complete_share)
+        weights, _, offsets = self._typical()
+        return _solve(weights, offsets, self.complete_share)
 
     def satisfaction_logit(self, question: str, strands, areas, ages, ethnic, years) -> np.ndarray:
-        b = self.intercepts()[question]
+        b = self.intercept(question)
         shift = {y: q.get(question, 0.0) for y, q in self.year.items()}
         c = self.centred()
         return (b + _lookup(strands, self.strand) + _lookup(areas, c["area"]) + _lookup(ages, c["age"])
@@ -141,15 +142,13 @@ class Truth:
         return 1.0 / (1.0 + np.exp(-logit))
 
 
-def _expit(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
-def _solve(mean_at, target: float) -> float:
+def _solve(weights: np.ndarray, offsets: np.ndarray, target: float) -> float:
+    """The b at which the weighted mean of expit(b + offsets) is `target` (bisection)."""
     lo, hi = -20.0, 20.0
     for _ in range(80):
         mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if mean_at(mid) < target else (lo, mid)
+        mean = float(weights @ (1.0 / (1.0 + np.exp(-(mid + offsets)))))
+        lo, hi = (mid, hi) if mean < target else (lo, mid)
     return (lo + hi) / 2
 
 
