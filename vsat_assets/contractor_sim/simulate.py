@@ -26,7 +26,7 @@ from typing import Mapping
 import numpy as np
 import polars as pl
 
-from vsat_assets.contractor_sim.truth import Truth, financial_year_start
+from vsat_assets.contractor_sim.truth import Truth, expit, financial_year_start
 from vsat_assets.vocabulary import INTERVIEWED_OUTCOMES, OUTCOMES, QUESTIONS
 
 HANDOFF_COLUMNS = ("survey_id", "title", "forename", "surname", "phone_number",
@@ -148,7 +148,7 @@ def draw_answers(keys: np.ndarray, strands, profile: dict[str, np.ndarray], year
         stream = _S_QUESTION + 3 * i
         logit = settings.truth.satisfaction_logit(
             q, strands, profile["area"], profile["age_band"], profile["ethnic_group"], years)
-        p_satisfied = 1.0 / (1.0 + np.exp(-logit))
+        p_satisfied = expit(logit)
         mood = math.sqrt(rho) * latent + math.sqrt(1 - rho) * _normal(keys, stream)
         rank = _norm_cdf(-mood)          # uniform; small = happiest
         cuts = np.column_stack(

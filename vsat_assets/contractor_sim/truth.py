@@ -139,7 +139,12 @@ class Truth:
         c = self.centred()
         logit = (self.response_intercept() + _lookup(strands, self.strand_response) + _lookup(ages, c["age_response"])
                  + _lookup(ethnic, c["ethnic_response"]) + self.mood_response * mood)
-        return 1.0 / (1.0 + np.exp(-logit))
+        return expit(logit)
+
+
+def expit(x):
+    """The logistic function, elementwise."""
+    return 1.0 / (1.0 + np.exp(-x))
 
 
 def _solve(weights: np.ndarray, offsets: np.ndarray, target: float) -> float:
@@ -147,7 +152,7 @@ def _solve(weights: np.ndarray, offsets: np.ndarray, target: float) -> float:
     lo, hi = -20.0, 20.0
     for _ in range(80):
         mid = (lo + hi) / 2
-        mean = float(weights @ (1.0 / (1.0 + np.exp(-(mid + offsets)))))
+        mean = float(weights @ expit(mid + offsets))
         lo, hi = (mid, hi) if mean < target else (lo, mid)
     return (lo + hi) / 2
 
