@@ -7,7 +7,7 @@ For each scale it runs, each in a fresh data folder and its own process:
 * floor:   the same SQL models and Python steps called directly against DuckDB,
   with no Dagster at all (no runs, events, checks or storage).
 
-and prints wall time, peak RSS of the process tree, rows per second, time per
+and prints wall time, peak memory (PSS) of the process tree, rows per second, time per
 stage, the Dagster/floor ratio, and the code-location load time against
 `import dagster` alone. The national scale is the per-force design (scripts/national.py):
 the 43 forces each in their own processes, data folders and keys, then the national stage and
@@ -42,9 +42,11 @@ SMOKE_YEAR = ("2025-04-01", "2025-05-01", "2025/26")
 
 
 # ---------------------------------------------------------------- the two ways to run a year
-def run_dagster(scale: dict, first: str, last: str) -> dict:
-    """The platform's named jobs, as the schedules and the sensor run them, at the bench's scale."""
-    from dagster import DagsterInstance, Definitions
+def run_dagster(scale: dict, first: str, last: str, until_extract: bool = False) -> dict:
+    """The platform's named jobs, as the schedules and the sensor run them, at the bench's scale.
+    `until_extract`: the annual job without the comparison and what reads it (a national run's
+    first pass: they wait for the national figures)."""
+    from dagster import AssetSelection, DagsterInstance, Definitions
 
     from vsat_assets.definitions import defs
     from vsat_assets.defs.raw_reports.assets import ReportSource
@@ -69,11 +71,20 @@ def run_dagster(scale: dict, first: str, last: str) -> dict:
     answer_handoffs()
     stages["contractor_stand_in"] = round(time.perf_counter() - started, 2)
     run("survey_responses_job", **range_tags)
-    run("annual_satisfaction_job", partition_key=first)
+    if until_extract:
+        comparison = AssetSelection.assets(*COMPARISON_AND_READERS).resolve(scaled.resolve_asset_graph())
+        annual = scaled.resolve_job_def("annual_satisfaction_job").asset_layer.selected_asset_keys
+        run("annual_satisfaction_job", partition_key=first, asset_selection=[k for k in annual if k not in comparison])
+    else:
+        run("annual_satisfaction_job", partition_key=first)
     return stages
 
 
-def run_floor(scale: dict, first: str, last: str) -> dict:
+# What a national run builds only once the national figures are back (scripts/national.py).
+COMPARISON_AND_READERS = ("comparator_figures", "satisfaction_comparison", "annual_report", "analytics_file")
+
+
+def run_floor(scale: dict, first: str, last: str, until_extract: bool = False) -> dict:
     """The same work as the Dagster run, called in order on one DuckDB connection."""
     import duckdb
 
@@ -157,14 +168,16 @@ def run_floor(scale: dict, first: str, last: str) -> dict:
     timed("hmicfrs_export", lambda: hmicfrs.write_export(
         settings.data_dir() / "exports" / hmicfrs.export_name(year),
         hmicfrs.export_rows(conn, year, annual.force_code_for_hmicfrs)))
-    timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
-        conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
+    if not until_extract:
+        timed("annual_report", lambda: write_atomically(report.report_path(year), report.build_report(
+            conn, year, year_start, survey.force_name, annual.suppress_threshold)[0]))
     from vsat_assets.defs.compare import national_extract
 
     timed("national_extract", lambda: national_extract.write_extract(
         settings.data_dir() / "exports" / national_extract.extract_name(year),
         national_extract.extract_rows(conn, year, annual.force_code_for_hmicfrs)))
-    timed("analytics_file", publish, conn, analytics_path(), marts_documentation(list(defs.assets)), extracts_path(date.today()))
+    if not until_extract:
+        timed("analytics_file", publish, conn, analytics_path(), marts_documentation(list(defs.assets)), extracts_path(date.today()))
     conn.close()
     return stages
 
@@ -186,13 +199,15 @@ def answer_handoffs(conn=None) -> None:
 
 
 # ---------------------------------------------------------------- measuring a child process
-def _tree_rss_kb(pid: int) -> int:
+def _tree_memory_kb(pid: int) -> int:
+    """The PSS of a process and all its descendants: each page shared between processes (a forked
+    force process and the warm interpreter it came from) counted once, split among its sharers."""
     total, pending = 0, [pid]
     while pending:
         current = pending.pop()
         try:
-            with open(f"/proc/{current}/status") as status:
-                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+            with open(f"/proc/{current}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as children:
                     pending += [int(c) for c in children.read().split()]
@@ -202,7 +217,7 @@ def _tree_rss_kb(pid: int) -> int:
 
 
 def measure(mode: str, scale: dict, year: tuple, keep: Path | None = None) -> dict:
-    """Run one mode in a child process on a fresh data folder; wall time, peak RSS, stages, rows."""
+    """Run one mode in a child process on a fresh data folder; wall time, peak memory, stages, rows."""
     with tempfile.TemporaryDirectory(prefix=f"vsat-bench-{mode}-") as scratch:
         data = str(keep / mode) if keep else scratch
         env = {**os.environ, "VSAT_DATA_DIR": data, "PYTHONWARNINGS": "ignore"}
@@ -215,7 +230,7 @@ def measure(mode: str, scale: dict, year: tuple, keep: Path | None = None) -> di
                                  text=True)
         peak = 0
         while child.poll() is None:
-            peak = max(peak, _tree_rss_kb(child.pid))
+            peak = max(peak, _tree_memory_kb(child.pid))
             time.sleep(0.1)
         wall = time.perf_counter() - started
         output = child.stdout.read()
@@ -223,14 +238,14 @@ def measure(mode: str, scale: dict, year: tuple, keep: Path | None = None) -> di
             raise SystemExit(f"{mode} run failed (exit {child.returncode}); run it alone to see why:\n"
                              f"VSAT_DATA_DIR=$(mktemp -d) {' '.join(command)}")
         result = json.loads(output.strip().splitlines()[-1])
-        return {"wall_s": wall, "peak_rss_mb": peak / 1024, **result}
+        return {"wall_s": wall, "peak_mb": peak / 1024, **result}
 
 
-def child(mode: str, scale: dict, year: tuple) -> None:
+def child(mode: str, scale: dict, year: tuple, until_extract: bool = False) -> None:
     from vsat_assets import settings
 
     settings.data_dir().mkdir(parents=True, exist_ok=True)
-    stages = (run_dagster if mode == "dagster" else run_floor)(scale, year[0], year[1])
+    stages = (run_dagster if mode == "dagster" else run_floor)(scale, year[0], year[1], until_extract)
     import duckdb
 
     with duckdb.connect(str(settings.warehouse_path()), read_only=True) as conn:
@@ -257,18 +272,18 @@ def load_times(repeats: int = 5) -> dict:
 
 
 # ---------------------------------------------------------------- the national run, per force
-class PeakRss:
-    """Peak RSS of this process's children (every force's process), sampled every 0.1 s."""
+class PeakMemory:
+    """Peak memory (PSS) of this process's children (every force's process), sampled every 0.1 s."""
 
     def __enter__(self):
         import threading
 
         self.peak_kb, self._done = 0, threading.Event()
-        own = _tree_rss_kb(os.getpid())
+        own = _tree_memory_kb(os.getpid())
 
         def sample():
             while not self._done.wait(0.1):
-                self.peak_kb = max(self.peak_kb, _tree_rss_kb(os.getpid()) - own)
+                self.peak_kb = max(self.peak_kb, _tree_memory_kb(os.getpid()) - own)
 
         self._thread = threading.Thread(target=sample, daemon=True)
         self._thread.start()
@@ -290,10 +305,10 @@ def run_national_bench(args) -> dict:
     for run in args.national_runs.split(","):
         mode, workers = run.split(":")
         print(f"[national] {len(codes)} forces, {mode}, {workers} at a time …", flush=True)
-        with tempfile.TemporaryDirectory(prefix="vsat-bench-national-") as root, PeakRss() as rss:
+        with tempfile.TemporaryDirectory(prefix="vsat-bench-national-") as root, PeakMemory() as memory:
             out[(mode, int(workers))] = national.run_national_synthetic(
                 Path(root), codes, args.national_volume, args.national_months, mode, int(workers))
-        out[(mode, int(workers))]["peak_rss_mb"] = rss.peak_kb / 1024
+        out[(mode, int(workers))]["peak_mb"] = memory.peak_kb / 1024
     return out
 
 
@@ -312,7 +327,7 @@ def print_national(runs: dict, durham: dict | None) -> None:
           f"{'peak MB':>8}")
     for (mode, workers), r in runs.items():
         print(f"{mode:8} {workers:>9} {r['forces_wall_s']:>9.1f} {r['national_stage_s']:>10.1f} "
-              f"{r['compare_wall_s']:>10.1f} {r['wall_s']:>8.1f} {r['peak_rss_mb']:>8.0f}")
+              f"{r['compare_wall_s']:>10.1f} {r['wall_s']:>8.1f} {r['peak_mb']:>8.0f}")
     for mode in ("floor", "dagster"):
         serial, parallel = runs.get((mode, 1)), runs.get((mode, NATIONAL_WORKERS))
         if serial and parallel:
@@ -326,7 +341,7 @@ def print_national(runs: dict, durham: dict | None) -> None:
         ratio = dagster["wall_s"] / floor["wall_s"]
         print(f"  national Dagster / floor = {ratio:.2f} ({'within' if ratio <= DAGSTER_TARGET else 'OVER'} "
               f"the {DAGSTER_TARGET} target)")
-    peak = max(r["peak_rss_mb"] for r in runs.values())
+    peak = max(r["peak_mb"] for r in runs.values())
     print(f"  national peak memory {peak:,.0f} MB ({'under' if peak < MEMORY_TARGET_MB else 'OVER'} "
           f"{MEMORY_TARGET_MB} MB)")
     if floor and durham:
@@ -390,9 +405,10 @@ def main() -> None:
     parser.add_argument("--child", choices=("dagster", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--scale-json", help=argparse.SUPPRESS)
     parser.add_argument("--year-json", help=argparse.SUPPRESS)
+    parser.add_argument("--until-extract", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child, json.loads(args.scale_json), tuple(json.loads(args.year_json)))
+        child(args.child, json.loads(args.scale_json), tuple(json.loads(args.year_json)), args.until_extract)
         return
     if args.load_only:
         print_load(load_times())
@@ -417,7 +433,7 @@ def main() -> None:
     print(f"{'scale':10} {'mode':8} {'reports':>10} {'wall s':>8} {'rows/s':>10} {'peak MB':>8}")
     for (name, mode), r in results.items():
         print(f"{name:10} {mode:8} {r['reports']:>10,} {r['wall_s']:>8.1f} {r['reports'] / r['wall_s']:>10,.0f} "
-              f"{r['peak_rss_mb']:>8.0f}")
+              f"{r['peak_mb']:>8.0f}")
     print()
     for name in runs:
         floor, dagster = results[(name, "floor")], results[(name, "dagster")]

@@ -1,13 +1,14 @@
 """A national run of the synthetic data through the per-force design (docs/national.md).
 
-Every force runs its financial year in its own process, on its own data folder
-(`<root>/forces/<CODE>`: its own DuckDB, outbox, inbox, exports) and its own pseudonym key
-(a fresh secret per force, passed only to that force's process), with its own areas and planted
-level of satisfaction. It then "publishes": its national extract (aggregate figures only) is
-copied to `<root>/national/published/<CODE>/`. The national stage reads only that folder, and
-writes each force's comparator file (E&W and its most similar group), which goes back to the
-force's own comparator folder; each force then runs its comparison, report and analysts' file
-again, in its own process, against the national figures.
+Every force runs its financial year, up to its national extract, in its own process, on its own
+data folder (`<root>/forces/<CODE>`: its own DuckDB, outbox, inbox, exports, logs) and its own
+pseudonym key (a fresh secret per force, passed only to that force's process), with its own areas
+and planted level of satisfaction. It then "publishes": its national extract (aggregate figures
+only) is copied to `<root>/national/published/<CODE>/`. The national stage reads only that folder,
+and writes each force's comparator file (E&W and its most similar group), which goes back to the
+force's own comparator folder; each force then builds its comparison, report and analysts' file,
+in a second process of its own, against the national figures. The force processes are forked from
+warm interpreters that have imported the libraries once (vsat_assets.warm_fork) and never see a key.
 
     .venv/bin/python scripts/national.py --root DIR                       # 43 forces, real sizes, a year
     .venv/bin/python scripts/national.py --root DIR --forces DUR,CLE,CUM --volume 0.05 --months 2
@@ -22,9 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import secrets
 import shutil
-import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,6 +37,7 @@ sys.path.insert(0, str(ROOT))
 from vsat_assets import cli  # noqa: E402
 from vsat_assets.national.stage import comparators_dir  # noqa: E402
 from vsat_assets.register import force, forces  # noqa: E402
+from vsat_assets.warm_fork import WarmInterpreter  # noqa: E402
 
 BENCH = ROOT / "scripts" / "bench.py"
 YEAR_START, FINANCIAL_YEAR = "2025-04-01", "2025/26"
@@ -51,34 +53,73 @@ def last_month(months: int) -> str:
     return f"{year + (month - 1) // 12}-{(month - 1) % 12 + 1:02d}-01"
 
 
+# What each force's processes import before they know their force: forked from a warm interpreter
+# (vsat_assets.warm_fork), so that 86 processes do not each import them again. Great Expectations
+# only where Dagster's checks run.
+PRELOAD = {"floor": ("duckdb", "numpy", "pandas", "polars", "dagster"),
+           "dagster": ("duckdb", "numpy", "pandas", "polars", "dagster", "great_expectations")}
+
+
+def _plain_env() -> dict:
+    """This process's environment without any VSAT setting, Dagster home or PYTHONDONTWRITEBYTECODE:
+    each of the run's processes would otherwise compile every module again, seconds each, where a
+    deployed code server has its bytecode."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith(("VSAT_", "DAGSTER_HOME")) and k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def _force_env(code: str, data: Path, key: str) -> dict:
     """The force's process environment: its own folder, force and key, nothing of another force."""
-    # Without PYTHONDONTWRITEBYTECODE: each of the run's processes (two per force) would otherwise
-    # compile every module again, seconds each, where a deployed code server has its bytecode.
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("VSAT_", "DAGSTER_HOME")) and k != "PYTHONDONTWRITEBYTECODE"}
-    env.update({"VSAT_DATA_DIR": str(data), "VSAT_FORCE": code, "VSAT_PROFILE": "demo",
-                "VSAT_PSEUDONYM_KEY": key, "PYTHONWARNINGS": "ignore"})
-    return env
+    return {**_plain_env(), "VSAT_DATA_DIR": str(data), "VSAT_FORCE": code, "VSAT_PROFILE": "demo",
+            "VSAT_PSEUDONYM_KEY": key, "PYTHONWARNINGS": "ignore"}
 
 
-def _run_in_force(code: str, command: list[str], env: dict, what: str) -> tuple[float, str]:
-    started = time.perf_counter()
-    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = done.stderr.strip().splitlines()[-1:] or ["(no message)"]
-        raise RuntimeError(f"force {code}: its {what} failed (exit {done.returncode}): {tail[0]}")
-    return time.perf_counter() - started, done.stdout
+class ForceProcesses:
+    """`workers` warm interpreters; `run` takes a free one, forks the force's process from it and
+    gives it back. Each force's process is its own, with its key; the warm ones never see a key."""
+
+    def __init__(self, mode: str, workers: int):
+        self._warm = [WarmInterpreter(PRELOAD[mode], {**_plain_env(), "PYTHONWARNINGS": "ignore"})
+                      for _ in range(workers)]
+        self._free: queue.Queue = queue.Queue()
+
+    def __enter__(self) -> ForceProcesses:
+        for warm in self._warm:
+            self._free.put(warm.__enter__())
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for warm in self._warm:
+            warm.__exit__(*exc)
+
+    def run(self, code: str, argv: list, data: Path, key: str, what: str) -> tuple[float, str]:
+        """The force's `what` (a Python command) in its own process; (wall time, its stdout).
+        Its output is kept in `<data>/logs/`; a failure names the force and the log."""
+        logs = data / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        out, err = logs / f"{what}.out", logs / f"{what}.err"
+        warm = self._free.get()
+        started = time.perf_counter()
+        try:
+            returncode = warm.run(argv, _force_env(code, data, key), ROOT, out, err)
+        finally:
+            self._free.put(warm)
+        wall = time.perf_counter() - started
+        if returncode != 0:
+            tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
+            raise RuntimeError(f"force {code}: its {what} failed (exit {returncode}): {tail[0]} (log: {err})")
+        return wall, out.read_text()
 
 
-def run_force(code: str, root: Path, volume: float, months: int, mode: str, key: str) -> dict:
+def run_force(processes: ForceProcesses, code: str, root: Path, volume: float, months: int, mode: str,
+              key: str) -> dict:
     """One force's year in a process of its own; then its extract published. Returns its timing."""
     data = root / "forces" / code
     data.mkdir(parents=True, exist_ok=True)
     scale = {"scale": force_scale(code, volume), "forces": 1, "force": code}
-    command = [sys.executable, str(BENCH), "--child", mode, "--scale-json", json.dumps(scale),
-               "--year-json", json.dumps([YEAR_START, last_month(months), FINANCIAL_YEAR])]
-    wall, stdout = _run_in_force(code, command, _force_env(code, data, key), "run")
+    command = [BENCH, "--child", mode, "--scale-json", json.dumps(scale),
+               "--year-json", json.dumps([YEAR_START, last_month(months), FINANCIAL_YEAR]), "--until-extract"]
+    wall, stdout = processes.run(code, command, data, key, "run")
     published = root / "national" / "published" / code
     published.mkdir(parents=True, exist_ok=True)
     for extract in sorted((data / "exports").glob("national_vsat_*.csv")):
@@ -87,7 +128,7 @@ def run_force(code: str, root: Path, volume: float, months: int, mode: str, key:
     return {"force": code, "wall_s": wall, "reports": outcome["reports"], "stages": outcome["stages"]}
 
 
-def compare_force(code: str, root: Path, mode: str, key: str) -> float:
+def compare_force(processes: ForceProcesses, code: str, root: Path, mode: str, key: str) -> float:
     """The national stage's comparator file into the force's own comparator folder, then the force's
     comparison (and what reads it) again, in its own process. Returns its wall time."""
     data = root / "forces" / code
@@ -95,8 +136,7 @@ def compare_force(code: str, root: Path, mode: str, key: str) -> float:
     inbox.mkdir(parents=True, exist_ok=True)
     for path in sorted((comparators_dir(root / "national") / code).glob("*.csv")):
         shutil.copy2(path, inbox / path.name)
-    command = [sys.executable, __file__, "--compare-child", mode]
-    return _run_in_force(code, command, _force_env(code, data, key), "comparison")[0]
+    return processes.run(code, [Path(__file__).resolve(), "--compare-child", mode], data, key, "comparison")[0]
 
 
 def compare_child(mode: str) -> None:
@@ -152,15 +192,14 @@ def run_national_synthetic(root: Path, codes: list[str], volume: float = 1.0, mo
 
     keys = {code: secrets.token_hex(32) for code in codes}  # each only ever in its own force's process
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        per_force = list(pool.map(lambda c: run_force(c, root, volume, months, mode, keys[c]), codes))
-    forces_wall = time.perf_counter() - started
-    national_started = time.perf_counter()
-    result = run_national(root / "national")
-    national_wall = time.perf_counter() - national_started
-    compare_started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        compare_walls = list(pool.map(lambda c: compare_force(c, root, mode, keys[c]), codes))
+    with ForceProcesses(mode, workers) as processes, ThreadPoolExecutor(max_workers=workers) as pool:
+        per_force = list(pool.map(lambda c: run_force(processes, c, root, volume, months, mode, keys[c]), codes))
+        forces_wall = time.perf_counter() - started
+        national_started = time.perf_counter()
+        result = run_national(root / "national")
+        national_wall = time.perf_counter() - national_started
+        compare_started = time.perf_counter()
+        compare_walls = list(pool.map(lambda c: compare_force(processes, c, root, mode, keys[c]), codes))
     for timing, compare_wall in zip(per_force, compare_walls):
         timing["compare_s"] = compare_wall
     return {"forces_wall_s": forces_wall, "national_stage_s": national_wall,
