@@ -108,6 +108,7 @@ class ForceProcesses:
         if returncode != 0:
             tail = err.read_text(errors="replace").strip().splitlines()[-1:] or ["(no message)"]
             raise RuntimeError(f"force {code}: its {what} failed (exit {returncode}): {tail[0]} (log: {err})")
+        print(f"[national] {code}: {what} done in {wall:.1f} s", file=sys.stderr, flush=True)
         return wall, out.read_text()
 
 
