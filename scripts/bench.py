@@ -398,7 +398,7 @@ def main() -> None:
     parser.add_argument("--national-runs", default=f"floor:{NATIONAL_WORKERS},dagster:1,dagster:{NATIONAL_WORKERS}",
                         help="mode:forces-at-a-time of each national run (default: the floor and Dagster "
                              "two at a time, and Dagster one after another)")
-    parser.add_argument("--smoke", action="store_true", help="two months at 5% of Durham: checks the bench runs")
+    parser.add_argument("--smoke", action="store_true", help="two months at 5%% of Durham: checks the bench runs")
     parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
     parser.add_argument("--load-only", action="store_true",
                         help="only the code-location load against `import dagster` (make bench-load)")

@@ -210,6 +210,37 @@ def test_the_local_instance_reads_the_limit_the_daemon_applies(tmp_path):
     assert {"key": SAMPLING_CHAIN_TAG, "limit": 1} in limits
 
 
+def test_a_connection_inside_another_of_the_same_file_is_that_one_and_other_threads_wait(tmp_path: Path):
+    # A check over 12 months opens the warehouse once: each month's get_connection is the step's.
+    import threading
+
+    from vsat_assets.warehouse import WarehouseResource
+
+    warehouse = WarehouseResource(database=str(tmp_path / "vsat.duckdb"))
+    other_thread: list = []
+
+    def open_in_another_thread():
+        with warehouse.get_connection() as conn:
+            other_thread.append(conn.execute("SELECT count(*) FROM t").fetchone()[0])
+
+    with warehouse.get_connection() as outer:
+        outer.execute("CREATE TABLE t AS SELECT 1 AS x")
+        with warehouse.get_connection() as inner:  # no wait for the lock this thread holds
+            assert inner is outer
+        assert outer.execute("SELECT count(*) FROM t").fetchone() == (1,)  # still open
+        waiting = threading.Thread(target=open_in_another_thread)
+        waiting.start()
+        time.sleep(0.5)
+        assert waiting.is_alive() and not other_thread, "another thread must wait for the writer lock"
+    waiting.join(timeout=30)
+    assert other_thread == [1]
+    with warehouse.get_connection() as after:  # a new connection once the outer one has closed
+        assert after is not outer
+    memory = WarehouseResource(database=":memory:")
+    with memory.get_connection() as first, memory.get_connection() as second:
+        assert first is not second  # each ':memory:' connection is its own database, as before
+
+
 # -------------------------------------------------------------- runs launched together
 @pytest.mark.slow
 def test_two_runs_launched_together_both_succeed(tmp_path: Path):

@@ -88,3 +88,8 @@ def test_a_range_run_records_each_months_own_figures_and_checks(
             assert history, f"{key.to_user_string()} {month}: no result recorded"
             assert history[0].status in DONE, f"{key.to_user_string()} {month}: {history[0].status}"
             assert history[0].partition == month
+            # ... and points at that month's own materialisation (the UI links the result to it)
+            target = history[0].event.dagster_event.asset_check_evaluation_data.target_materialization_data
+            latest = dagster_instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=key.asset_key, asset_partitions=[month]), limit=1).records[0]
+            assert target is not None and target.storage_id == latest.storage_id, f"{key.to_user_string()} {month}"
