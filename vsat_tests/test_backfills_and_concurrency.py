@@ -227,6 +227,10 @@ def test_a_connection_inside_another_of_the_same_file_is_that_one_and_other_thre
         outer.execute("CREATE TABLE t AS SELECT 1 AS x")
         with warehouse.get_connection() as inner:  # no wait for the lock this thread holds
             assert inner is outer
+        (tmp_path / "sub").mkdir()
+        same_file = WarehouseResource(database=str(tmp_path / "sub" / ".." / "vsat.duckdb"))
+        with same_file.get_connection() as spelt_otherwise:  # the file, not the string: no wait on itself
+            assert spelt_otherwise is outer
         assert outer.execute("SELECT count(*) FROM t").fetchone() == (1,)  # still open
         waiting = threading.Thread(target=open_in_another_thread)
         waiting.start()

@@ -59,7 +59,9 @@ def add_partition_metadata(context, metadata_by_partition: Mapping[str, Mapping]
 
 
 def _latest_materializations(instance, asset_key: AssetKey, partitions: Sequence[str]) -> dict:
-    """Each partition's latest materialisation, in two queries whatever the number of partitions."""
+    """Each partition's latest materialisation: two storage queries, whatever the number of partitions."""
+    if not partitions:  # an empty set would ask the storage for every partition
+        return {}
     latest = instance.event_log_storage.get_latest_storage_id_by_partition(
         asset_key, DagsterEventType.ASSET_MATERIALIZATION, set(partitions))
     if not latest:
@@ -129,7 +131,9 @@ def each_partition(check_fn: Callable[..., AssetCheckResult]) -> Callable[..., I
     def run_each(context, **resources) -> Iterator:
         spec = next(iter(context.check_specs))
         with contextlib.ExitStack() as held:
-            # One connection for all the months: a warehouse's get_connection inside is that one.
+            # One connection for all the months: a warehouse's get_connection inside is that one, so
+            # its writer lock is held for the whole check, Great Expectations' validation included.
+            # Duck-typed: this library imports nothing of the domain (a test checks).
             for resource in resources.values():
                 if hasattr(resource, "get_connection"):
                     held.enter_context(resource.get_connection())
