@@ -8,7 +8,7 @@ slack) and builds the quarter that ended four months before: on 15 October, Apri
 
 from datetime import date, datetime
 
-from dagster import RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
+from dagster import AssetSelection, RunRequest, ScheduleEvaluationContext, define_asset_job, schedule
 
 from vsat_assets.partitions import TIMEZONE
 
@@ -16,7 +16,7 @@ PACK_DAY = 15  # of the month the pack runs in
 MONTHS_AFTER = 4  # from the quarter's last month to the month the pack runs in
 
 pcc_quarterly_pack_job = define_asset_job(
-    "pcc_quarterly_pack_job", selection=["pcc_quarterly_pack"],
+    "pcc_quarterly_pack_job", selection=AssetSelection.assets("pcc_quarterly_pack"),
     description="The Police and Crime Commissioner's quarterly pack (HTML, ODS, XLSX) of one quarter.",
 )
 
