@@ -407,6 +407,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
     parser.add_argument("--load-only", action="store_true",
                         help="only the code-location load against `import dagster` (make bench-load)")
+    parser.add_argument("--load-rounds", type=int, default=5, help="rounds of the load measurement (default 5)")
     parser.add_argument("--child", choices=("dagster", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--scale-json", help=argparse.SUPPRESS)
     parser.add_argument("--year-json", help=argparse.SUPPRESS)
@@ -416,7 +417,7 @@ def main() -> None:
         child(args.child, json.loads(args.scale_json), tuple(json.loads(args.year_json)), args.until_extract)
         return
     if args.load_only:
-        print_load(load_times())
+        print_load(load_times(args.load_rounds))
         return
 
     wanted = args.scales.split(",")
@@ -431,7 +432,7 @@ def main() -> None:
         for mode in ("floor", "dagster"):
             print(f"[{name}] {mode} …", flush=True)
             results[(name, mode)] = measure(mode, scale, year, args.keep)
-    loads = load_times(3 if args.smoke else 5)
+    loads = load_times(2 if args.smoke else args.load_rounds)
 
     print(f"\nmachine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"python {sys.version.split()[0]}")

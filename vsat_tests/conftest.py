@@ -347,14 +347,36 @@ def generator_handoffs(tmp_path, tmp_path_factory, resources, materialize_vsat) 
 
 
 # ------------------------------------------------------------- order, for two workers
-# The longest files go first, so that under `make test` (pytest-xdist, --dist loadfile) one
-# worker starts the years test while the other works through the rest, instead of the years
-# test starting last and running alone. Same order in every worker (xdist requires it).
-LONGEST_FIRST = ("test_years_of_operation.py", "test_readme_commands.py")
+# The longest work goes first, so that under `make test` (pytest-xdist, --dist loadfile) one
+# worker starts the years test while the other starts the demo's files, instead of either
+# starting last and running alone. Same order in every worker (xdist requires it).
+LONGEST_FIRST = ("test_years_of_operation.py", "test_readme_commands.py", "test_demo.py")
+# Files that share a session fixture too costly to build twice (`demo_clone`, a minute or more):
+# xdist keeps them on one worker, as if they were one file.
+SHARED_SESSION_WORK = {"test_readme_commands.py": "demo_clone", "test_demo.py": "demo_clone"}
 
 
 def pytest_collection_modifyitems(items) -> None:
-    items.sort(key=lambda item: item.path.name not in LONGEST_FIRST)  # stable: the rest keep their order
+    rest = len(LONGEST_FIRST)
+    items.sort(key=lambda item: LONGEST_FIRST.index(item.path.name) if item.path.name in LONGEST_FIRST else rest)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """--dist loadfile, with the files of SHARED_SESSION_WORK as one unit, and the units in
+    collection order (xdist's default puts the files with most tests first, which started the
+    one-test years file last)."""
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class SharedFixtureFileScheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = super()._split_scope(nodeid)
+            return SHARED_SESSION_WORK.get(Path(path).name, path)
+
+    config.option.loadscopereorder = False
+    return SharedFixtureFileScheduling(config, log)
 
 
 # March 2025 (2024/25) then April 2025 to March 2026 (2025/26): two years compared, the months the
