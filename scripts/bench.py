@@ -390,7 +390,7 @@ LOAD_TARGET = 1.3  # issue 14: the code location loads in at most 1.3 x `import 
 def print_load(loads: dict) -> None:
     verdict = "within" if loads["ratio"] <= LOAD_TARGET else "OVER"
     print(f"code location load {loads['code_location_s']:.2f} s vs import dagster {loads['import_dagster_s']:.2f} s: "
-          f"ratio {loads['ratio']:.2f} ({verdict} the {LOAD_TARGET} target; median of {loads['repeats']} rounds of "
+          f"ratio {loads['ratio']:.2f} ({verdict} the {LOAD_TARGET} target; median of {loads['repeats']} round{'s' * (loads['repeats'] != 1)} of "
           f"fresh interpreters, each round's ratio {loads['ratio_range'][0]:.2f}-{loads['ratio_range'][1]:.2f})")
 
 
@@ -407,12 +407,17 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep each mode's data folder under this folder")
     parser.add_argument("--load-only", action="store_true",
                         help="only the code-location load against `import dagster` (make bench-load)")
-    parser.add_argument("--load-rounds", type=int, default=5, help="rounds of the load measurement (default 5)")
+    parser.add_argument("--load-rounds", type=int,
+                        help="rounds of the load measurement (default 5; 2 with --smoke)")
     parser.add_argument("--child", choices=("dagster", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--scale-json", help=argparse.SUPPRESS)
     parser.add_argument("--year-json", help=argparse.SUPPRESS)
     parser.add_argument("--until-extract", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.load_rounds is None:
+        args.load_rounds = 2 if args.smoke else 5
+    elif args.load_rounds < 1:
+        parser.error(f"--load-rounds must be at least 1, not {args.load_rounds}")
     if args.child:
         child(args.child, json.loads(args.scale_json), tuple(json.loads(args.year_json)), args.until_extract)
         return
@@ -432,7 +437,7 @@ def main() -> None:
         for mode in ("floor", "dagster"):
             print(f"[{name}] {mode} …", flush=True)
             results[(name, mode)] = measure(mode, scale, year, args.keep)
-    loads = load_times(2 if args.smoke else args.load_rounds)
+    loads = load_times(args.load_rounds)
 
     print(f"\nmachine: {os.cpu_count()} cores, {os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB; "
           f"python {sys.version.split()[0]}")
