@@ -127,7 +127,7 @@ def run_floor(scale: dict, first: str, last: str, until_extract: bool = False) -
         for test in tests_for(model):
             run_test(conn, test, model, variables, window)
 
-    conn = duckdb.connect(str(settings.warehouse_path()), config={"memory_limit": settings.duckdb_memory_limit()})
+    conn = duckdb.connect(str(settings.warehouse_path()), config=settings.duckdb_config())
     prepare_connection(conn, settings.pseudonym_key()[0])
     timed("offence_catalogue", load_offences, conn)
     timed("raw_reports", load_reports, conn, ReportSource(**scale), start, end, tuple(survey.policing_areas),
@@ -327,11 +327,13 @@ def print_national(runs: dict, durham: dict | None) -> None:
     first = next(iter(runs.values()))
     print(f"\nnational, per force ({len(first['per_force'])} forces in their own processes, "
           f"{first['reports']:,} reports):")
+    print("(threads: each force's DuckDB threads, its share of the cores)")
     print(f"{'mode':8} {'at a time':>9} {'forces s':>9} {'national s':>10} {'compare s':>10} {'wall s':>8} "
-          f"{'peak MB':>8}")
+          f"{'peak MB':>8} {'threads':>7}")
     for (mode, workers), r in runs.items():
         print(f"{mode:8} {workers:>9} {r['forces_wall_s']:>9.1f} {r['national_stage_s']:>10.1f} "
-              f"{r['compare_wall_s']:>10.1f} {r['wall_s']:>8.1f} {r['peak_mb']:>8.0f}")
+              f"{r['compare_wall_s']:>10.1f} {r['wall_s']:>8.1f} {r['peak_mb']:>8.0f} "
+              f"{r['duckdb_threads_per_force']:>7}")
     for mode in ("floor", "dagster"):
         serial, parallel = runs.get((mode, 1)), runs.get((mode, NATIONAL_WORKERS))
         if serial and parallel:

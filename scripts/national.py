@@ -68,10 +68,18 @@ def _plain_env() -> dict:
             if not k.startswith(("VSAT_", "DAGSTER_HOME")) and k != "PYTHONDONTWRITEBYTECODE"}
 
 
-def _force_env(code: str, data: Path, key: str) -> dict:
-    """The force's process environment: its own folder, force and key, nothing of another force."""
+def _force_env(code: str, data: Path, key: str, threads: int) -> dict:
+    """The force's process environment: its own folder, force, key and share of the cores,
+    nothing of another force."""
     return {**_plain_env(), "VSAT_DATA_DIR": str(data), "VSAT_FORCE": code, "VSAT_PROFILE": "demo",
-            "VSAT_PSEUDONYM_KEY": key, "PYTHONWARNINGS": "ignore"}
+            "VSAT_PSEUDONYM_KEY": key, "VSAT_DUCKDB_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
+
+
+def threads_per_force(workers: int) -> int:
+    """DuckDB threads for each of `workers` forces at a time: their share of this machine's cores
+    (at least 1). DuckDB's default, a thread per core in every process, made two forces on two
+    cores wait on each other: 8-10 % slower (BENCHMARKS.md)."""
+    return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
 class ForceProcesses:
@@ -82,6 +90,7 @@ class ForceProcesses:
         self._warm = [WarmInterpreter(PRELOAD[mode], {**_plain_env(), "PYTHONWARNINGS": "ignore"})
                       for _ in range(workers)]
         self._free: queue.Queue = queue.Queue()
+        self.threads = threads_per_force(workers)
 
     def __enter__(self) -> ForceProcesses:
         for warm in self._warm:
@@ -101,7 +110,7 @@ class ForceProcesses:
         warm = self._free.get()
         started = time.perf_counter()
         try:
-            returncode = warm.run(argv, _force_env(code, data, key), ROOT, out, err)
+            returncode = warm.run(argv, _force_env(code, data, key, self.threads), ROOT, out, err)
         finally:
             self._free.put(warm)
         wall = time.perf_counter() - started
@@ -177,7 +186,7 @@ def compare_floor() -> None:
     annual, start = AnnualSettings(), date.fromisoformat(YEAR_START)
     end = date(start.year + 1, 4, 1)
     figures = files.read_comparator_folder(settings.comparator_dir())
-    with duckdb.connect(str(settings.warehouse_path())) as conn:
+    with duckdb.connect(str(settings.warehouse_path()), config=settings.duckdb_config()) as conn:
         files.store(conn, figures)
         mart.write(conn, start, end, annual.force_code_for_hmicfrs, annual.low_base_threshold,
                    annual.suppress_threshold)
@@ -205,7 +214,8 @@ def run_national_synthetic(root: Path, codes: list[str], volume: float = 1.0, mo
         timing["compare_s"] = compare_wall
     return {"forces_wall_s": forces_wall, "national_stage_s": national_wall,
             "compare_wall_s": time.perf_counter() - compare_started,
-            "wall_s": time.perf_counter() - started, "per_force": per_force,
+            "wall_s": time.perf_counter() - started, "duckdb_threads_per_force": processes.threads,
+            "per_force": per_force,
             "reports": sum(f["reports"] for f in per_force), "national": result}
 
 

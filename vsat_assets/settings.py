@@ -48,6 +48,20 @@ def duckdb_memory_limit() -> str:
     return os.environ.get("VSAT_DUCKDB_MEMORY_LIMIT", "1GB")
 
 
+def duckdb_config() -> dict[str, str | int]:
+    """The warehouse connection's DuckDB settings: the memory cap and, when `VSAT_DUCKDB_THREADS`
+    is set, the threads of each query (default DuckDB's, one per core). Several forces' runs on
+    one machine at a time each get their share of the cores: two processes of two threads on two
+    cores wait on each other."""
+    config: dict[str, str | int] = {"memory_limit": duckdb_memory_limit()}
+    threads = os.environ.get("VSAT_DUCKDB_THREADS", "").strip()
+    if threads:
+        if not threads.isdigit() or int(threads) < 1:
+            raise ValueError(f"VSAT_DUCKDB_THREADS must be a whole number of at least 1, not {threads!r}")
+        config["threads"] = int(threads)
+    return config
+
+
 def comparator_dir() -> Path:
     """Folder of published comparator figures, `*.csv` (`VSAT_COMPARATOR_DIR`, default `<data>/comparators`)."""
     return Path(os.environ.get("VSAT_COMPARATOR_DIR", data_dir() / "comparators")).resolve()

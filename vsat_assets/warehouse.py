@@ -202,7 +202,7 @@ def open_existing_warehouse(path: str | Path | None = None) -> "Iterator[duckdb.
 def warehouse_resource(path: str | None = None) -> WarehouseResource:
     return WarehouseResource(
         database=str(path or settings.warehouse_path()),
-        connection_config={"memory_limit": settings.duckdb_memory_limit()},
+        connection_config=settings.duckdb_config(),
     )
 
 

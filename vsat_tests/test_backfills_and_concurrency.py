@@ -245,6 +245,24 @@ def test_a_connection_inside_another_of_the_same_file_is_that_one_and_other_thre
         assert first is not second  # each ':memory:' connection is its own database, as before
 
 
+def test_the_warehouse_s_duckdb_threads_come_from_the_setting_and_a_bad_one_is_refused(tmp_path, monkeypatch):
+    # Two forces' runs on two cores: each process's DuckDB keeps to its share of them.
+    from vsat_assets.warehouse import warehouse_resource
+
+    monkeypatch.setenv("VSAT_DUCKDB_THREADS", "1")
+    with warehouse_resource(str(tmp_path / "vsat.duckdb")).get_connection() as conn:
+        assert conn.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone() \
+            == (1, "953.6 MiB")  # the memory cap still applies: 1GB
+    monkeypatch.delenv("VSAT_DUCKDB_THREADS")
+    with warehouse_resource(str(tmp_path / "vsat.duckdb")).get_connection() as conn:
+        assert conn.execute("SELECT current_setting('threads')").fetchone() == (duckdb.connect().execute(
+            "SELECT current_setting('threads')").fetchone()[0],)  # unset: DuckDB's own default
+    for bad in ("two", "0", "-1", "1.5"):
+        monkeypatch.setenv("VSAT_DUCKDB_THREADS", bad)
+        with pytest.raises(ValueError, match=f"VSAT_DUCKDB_THREADS must be a whole number of at least 1, not '{bad}'"):
+            warehouse_resource(str(tmp_path / "vsat.duckdb"))
+
+
 # -------------------------------------------------------------- runs launched together
 @pytest.mark.slow
 def test_two_runs_launched_together_both_succeed(tmp_path: Path):

@@ -64,6 +64,17 @@ def test_a_failing_command_gives_its_exit_code_and_its_message_and_the_next_one_
     assert warm.run([script], _env(FORCE="CUM"), tmp_path, out, err) == 0
 
 
+def test_forces_run_together_share_the_cores_between_their_duckdb_threads():
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import national
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    cores = len(os.sched_getaffinity(0))
+    assert [national.threads_per_force(w) for w in (1, cores, cores * 3)] == [cores, 1, 1]
+    assert national.threads_per_force(2) == max(1, cores // 2)
+
+
 def test_a_national_force_failure_names_the_force_and_its_log(tmp_path):
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
@@ -75,7 +86,9 @@ def test_a_national_force_failure_names_the_force_and_its_log(tmp_path):
     data = tmp_path / "forces" / "CLE"
     with national.ForceProcesses("floor", 1) as processes:
         wall, stdout = processes.run("CLE", [script], data, "c" * 64, "run")
-        assert json.loads(stdout)["env"]["VSAT_FORCE"] == "CLE" and wall > 0
+        env = json.loads(stdout)["env"]
+        assert env["VSAT_FORCE"] == "CLE" and wall > 0
+        assert env["VSAT_DUCKDB_THREADS"] == str(len(os.sched_getaffinity(0)))  # one force at a time: every core
         with pytest.raises(RuntimeError, match=r"force CLE: its run failed \(exit 1\): the force's run "
                                                r"stopped: bad row 7 \(log: .*forces/CLE/logs/run.err\)"):
             processes.run("CLE", [script, "--fail"], data, "c" * 64, "run")
