@@ -1,6 +1,7 @@
 """The docs' generated parts are current (docs/data-dictionary.md) and the analysts' example queries
 (docs/analysts.md) run; the benchmark runs."""
 
+import os
 import re
 import subprocess
 import sys
@@ -50,9 +51,12 @@ def test_bench_smoke_prints_every_figure_and_readme_queries_run_on_its_data(tmp_
     for figure in ("wall s", "rows/s", "peak MB", "Dagster / engine floor", "code location load", "time per stage"):
         assert figure in result.stdout
     # the national miniature: its two forces through the per-force design, each run's row and the targets
-    national = re.findall(r"^(floor|dagster) +([12]) +[\d.]+ +[\d.]+ +[\d.]+ +([\d.]+) +(\d+)$", result.stdout, re.M)
+    national = re.findall(r"^(floor|dagster) +([12]) +[\d.]+ +[\d.]+ +[\d.]+ +([\d.]+) +(\d+) +(\d+)$",
+                          result.stdout, re.M)
     assert [(mode, workers) for mode, workers, *_ in national] == [("floor", "1"), ("floor", "2"), ("dagster", "2")]
-    assert all(float(wall) > 0 and int(peak) > 100 for *_, wall, peak in national), national
+    assert all(float(wall) > 0 and int(peak) > 100 for _, _, wall, peak, _ in national), national
+    cores = len(os.sched_getaffinity(0))  # each force's DuckDB threads: its share of the cores
+    assert [int(threads) for *_, threads in national] == [cores, max(1, cores // 2), max(1, cores // 2)]
     for figure in ("national, per force (2 forces", "2 forces at a time against one after another",
                    "national Dagster / floor = ", "national peak memory", "checks (Dagster only)",
                    "comparison (second process)"):
