@@ -78,7 +78,7 @@ def _force_env(code: str, data: Path, key: str, threads: int) -> dict:
 def threads_per_force(workers: int) -> int:
     """DuckDB threads for each of `workers` forces at a time: their share of this machine's cores
     (at least 1). DuckDB's default, a thread per core in every process, made two forces on two
-    cores wait on each other: 8-10 % slower (BENCHMARKS.md)."""
+    cores wait on each other: the national floor 4-7 % slower (BENCHMARKS.md)."""
     return max(1, len(os.sched_getaffinity(0)) // workers)
 
 
