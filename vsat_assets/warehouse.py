@@ -195,7 +195,7 @@ def open_existing_warehouse(path: str | Path | None = None) -> "Iterator[duckdb.
     path = existing_warehouse(path)
     with writer_lock(path):
         existing_warehouse(path)  # removed while this tool waited for the lock: still create nothing
-        with duckdb.connect(str(path)) as conn:
+        with duckdb.connect(str(path), config=settings.duckdb_config()) as conn:
             yield conn
 
 

@@ -254,9 +254,10 @@ def test_the_warehouse_s_duckdb_threads_come_from_the_setting_and_a_bad_one_is_r
         assert conn.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchone() \
             == (1, "953.6 MiB")  # the memory cap still applies: 1GB
     monkeypatch.delenv("VSAT_DUCKDB_THREADS")
+    with duckdb.connect() as plain:
+        default = plain.execute("SELECT current_setting('threads')").fetchone()
     with warehouse_resource(str(tmp_path / "vsat.duckdb")).get_connection() as conn:
-        assert conn.execute("SELECT current_setting('threads')").fetchone() == (duckdb.connect().execute(
-            "SELECT current_setting('threads')").fetchone()[0],)  # unset: DuckDB's own default
+        assert conn.execute("SELECT current_setting('threads')").fetchone() == default  # unset: DuckDB's own
     for bad in ("two", "0", "-1", "1.5"):
         monkeypatch.setenv("VSAT_DUCKDB_THREADS", bad)
         with pytest.raises(ValueError, match=f"VSAT_DUCKDB_THREADS must be a whole number of at least 1, not '{bad}'"):

@@ -64,23 +64,25 @@ def test_a_failing_command_gives_its_exit_code_and_its_message_and_the_next_one_
     assert warm.run([script], _env(FORCE="CUM"), tmp_path, out, err) == 0
 
 
-def test_forces_run_together_share_the_cores_between_their_duckdb_threads():
+def _national():
+    """scripts/national.py, imported as the bench imports it."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         import national
     finally:
         sys.path.remove(str(ROOT / "scripts"))
+    return national
+
+
+def test_forces_run_together_share_the_cores_between_their_duckdb_threads():
+    national = _national()
     cores = len(os.sched_getaffinity(0))
     assert [national.threads_per_force(w) for w in (1, cores, cores * 3)] == [cores, 1, 1]
     assert national.threads_per_force(2) == max(1, cores // 2)
 
 
 def test_a_national_force_failure_names_the_force_and_its_log(tmp_path):
-    sys.path.insert(0, str(ROOT / "scripts"))
-    try:
-        import national
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
+    national = _national()
     script = tmp_path / "show.py"
     script.write_text(SHOW)
     data = tmp_path / "forces" / "CLE"
