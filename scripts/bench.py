@@ -17,6 +17,7 @@ Dagster one force after another; with its targets (issue 21) printed against the
     .venv/bin/python scripts/bench.py                   # Durham and national scale (43 forces, per force)
     .venv/bin/python scripts/bench.py --scales national --national-forces DUR,CLE --national-volume 0.2
     .venv/bin/python scripts/bench.py --scales durham   # one scale
+    .venv/bin/python scripts/bench.py --scales pooled   # the national volume in one warehouse (~8 min)
     .venv/bin/python scripts/bench.py --smoke           # a two-month miniature, for the test suite
 """
 
@@ -34,7 +35,12 @@ from pathlib import Path
 from vsat_assets import cli
 
 ROOT = Path(__file__).resolve().parents[1]
-SCALES = {"durham": {"scale": 1.0, "forces": 1}}
+SCALES = {
+    "durham": {"scale": 1.0, "forces": 1},
+    # The national volume (94 x Durham's) in one warehouse, one key and one set of runs: what
+    # forces sharing runs and processes would cost, against the per-force national runs.
+    "pooled": {"scale": 94.0, "forces": 1},
+}
 NATIONAL_WORKERS = 2  # forces at a time in the parallel national runs: the machine's 2 cores
 YEAR = ("2025-04-01", "2026-03-01", "2025/26")
 SMOKE = {"scale": 0.05, "forces": 1}
@@ -398,7 +404,9 @@ def print_load(loads: dict) -> None:
 
 def main() -> None:
     parser = cli.parser("scripts/bench.py", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scales", default="durham,national")
+    parser.add_argument("--scales", default="durham,national",
+                        help="comma-separated: durham, national (per force), pooled (the national volume in one "
+                             "warehouse; not run by default)")
     parser.add_argument("--national-forces", default="", help="register codes of the national run (default all 43)")
     parser.add_argument("--national-volume", type=float, default=1.0, help="each force's size (1 = real)")
     parser.add_argument("--national-months", type=int, default=12)
@@ -428,6 +436,8 @@ def main() -> None:
         return
 
     wanted = args.scales.split(",")
+    if unknown := [name for name in wanted if name not in SCALES and name != "national"]:
+        parser.error(f"unknown scale {', '.join(unknown)}: choose from {', '.join([*SCALES, 'national'])}")
     runs = {"smoke": (SMOKE, SMOKE_YEAR)} if args.smoke else {name: (SCALES[name], YEAR) for name in wanted
                                                             if name in SCALES}
     if args.smoke:  # the national run's miniature: two forces, a month, a twentieth of their size

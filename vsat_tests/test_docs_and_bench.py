@@ -91,3 +91,10 @@ def test_method_page_is_in_the_repository_and_nothing_points_to_a_missing_brief(
     sources = [p for folder in ("vsat_assets", "dbt_like_sql", "docs", "scripts") for p in (ROOT / folder).rglob("*")
                if p.suffix in {".py", ".sql", ".yml", ".md"}] + [ROOT / "README.md"]
     assert [str(p) for p in sources if "brief" in p.read_text().lower()] == []
+
+
+def test_bench_refuses_a_scale_it_does_not_know_rather_than_running_the_others():
+    result = subprocess.run([sys.executable, "scripts/bench.py", "--scales", "durham,natonal"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "unknown scale natonal: choose from durham, pooled, national" in result.stderr
