@@ -17,7 +17,7 @@ Dagster one force after another; with its targets (issue 21) printed against the
     .venv/bin/python scripts/bench.py                   # Durham and national scale (43 forces, per force)
     .venv/bin/python scripts/bench.py --scales national --national-forces DUR,CLE --national-volume 0.2
     .venv/bin/python scripts/bench.py --scales durham   # one scale
-    .venv/bin/python scripts/bench.py --scales pooled   # the national volume in one warehouse (~8 min)
+    .venv/bin/python scripts/bench.py --scales pooled   # the national volume in one warehouse (~6 min)
     .venv/bin/python scripts/bench.py --smoke           # a two-month miniature, for the test suite
 """
 
