@@ -58,7 +58,7 @@ in_the_running as (
     select * from rules_1_to_8 where early_reason is null
 ),
 
--- Keyed hashes cost a Python call each: one per distinct person and phone still in the running.
+-- Keyed hashes (two SHA-256s each) once per distinct person and phone still in the running, not per report.
 person_keys as (
     select force_code, victim_person_id,
            vsat_pseudonym('person', force_code || '/' || victim_person_id) as person_key
