@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import closing, contextmanager
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -15,6 +15,7 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from vsat_assets import settings
+from vsat_assets.sql_runner.models import sql_literal
 from vsat_assets.sql_runner.storage import table_exists, transaction  # noqa: F401 (the warehouse's too)
 
 if TYPE_CHECKING:  # imported where used: not at code-location load
@@ -132,22 +133,20 @@ class WarehouseResource(ConfigurableResource):
     connection_config: dict = Field(default={}, description="DuckDB settings for each connection.")
 
     def _connect(self):
+        """A connection of its own: for ':memory:' (a new database each time) and CLI-style use."""
         import duckdb
-        config = {"custom_user_agent": "dagster", **self.connection_config}
-        for attempt in range(10):  # another process closing the file: retry a few times, as DuckDBResource does
-            try:
-                return duckdb.connect(self.database, read_only=False, config=config)
-            except (RuntimeError, duckdb.IOException):
-                if attempt == 9:
-                    raise
-                time.sleep(0.1 * 2**attempt)
+        return _retry_opening(lambda: duckdb.connect(self.database, read_only=False, config=self._config()))
+
+    def _config(self) -> dict:
+        return {"custom_user_agent": "dagster", **self.connection_config}
 
     @contextmanager
     def get_connection(self):
-        """A connection under the writer lock. Inside another `get_connection` of the same file in
-        this thread it is that same connection (a check run over 12 months opens the file once,
-        not 12 times: each open starts a DuckDB instance, ~25 ms). The inner one's exit neither
-        commits nor closes: open a transaction in one of the two, not both."""
+        """A connection under the writer lock, of its own but on the process's DuckDB instance for
+        the file (`_attached`). Inside another `get_connection` of the same file in this thread it
+        is that same connection (a check run over 12 months takes the lock and attaches the file
+        once, not 12 times). The inner one's exit neither commits nor closes: open a transaction in
+        one of the two, not both."""
         open_here = _open_connections.__dict__.setdefault("by_database", {})
         shared = self.database != ":memory:"  # ':memory:' is a new database per connection
         path = os.path.realpath(self.database) if shared else None
@@ -156,15 +155,77 @@ class WarehouseResource(ConfigurableResource):
             return
         # No step of any run touches the warehouse without a usable pseudonym key (PseudonymKeyError).
         settings.key_ring()
-        with writer_lock(self.database) if shared else nullcontext():
-            conn = self._connect()
+        if not shared:
+            with closing(self._connect()) as conn:
+                yield conn
+            return
+        with writer_lock(self.database), _attached(path, self._config()) as conn:
+            open_here[path] = conn
             try:
-                if shared:
-                    open_here[path] = conn
                 yield conn
             finally:
                 open_here.pop(path, None)
-                conn.close()
+
+
+def _retry_opening(open_file: "Callable[[], T]") -> T:
+    """Another process closing the file: retry a few times, as dagster-duckdb's DuckDBResource does."""
+    import duckdb
+    for attempt in range(10):
+        try:
+            return open_file()
+        except (RuntimeError, duckdb.IOException):
+            if attempt == 9:
+                raise
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
+# Starting a DuckDB instance takes ~25-35 ms (even for ':memory:'); attaching a file to a running
+# one ~2 ms, and a Dagster run opens the warehouse once a step. So each process keeps one instance
+# per warehouse file and settings, and each get_connection attaches the file to it as the default
+# database, on a connection (cursor) of its own. What a step creates for itself ends with it, as
+# when it had an instance of its own: its temp macros (the keyed pseudonym's pads among them) and
+# temp tables live on its connection only; the file and whatever else it attached are detached at
+# its end, so other processes can open them between steps; its open transaction is rolled back.
+_instances: "dict[tuple, duckdb.DuckDBPyConnection]" = {}
+_instances_lock = threading.Lock()
+_CATALOGS_OF_THE_INSTANCE = ("memory", "system", "temp")
+
+
+@contextmanager
+def _attached(path: str, config: dict) -> "Iterator[duckdb.DuckDBPyConnection]":
+    import duckdb
+
+    # A plain connect spills to '<file>.tmp'; an instance without a file would spill to './.tmp'.
+    config = {"temp_directory": f"{path}.tmp", **config}
+    key = (os.getpid(), path, tuple(sorted(config.items())))
+    with _instances_lock:
+        if key not in _instances:
+            _instances[key] = duckdb.connect(":memory:", config=config)
+        instance = _instances[key]
+    stem = Path(path).stem
+    # the catalog a plain duckdb.connect(path) would have: the file's stem
+    catalog = stem if '"' not in stem and stem.lower() not in _CATALOGS_OF_THE_INSTANCE else "warehouse"
+    _retry_opening(lambda: instance.execute(f'ATTACH {sql_literal(path)} AS "{catalog}"'))
+    try:
+        conn = instance.cursor()
+        try:
+            conn.execute(f'USE "{catalog}"')
+            yield conn
+        finally:
+            conn.close()  # rolls back what the step left uncommitted
+    finally:
+        try:
+            attached = instance.execute(
+                "SELECT database_name FROM duckdb_databases() WHERE database_name NOT IN ?",
+                [list(_CATALOGS_OF_THE_INSTANCE)]).fetchall()
+            for (name,) in attached:
+                instance.execute(f'DETACH "{name.replace(chr(34), chr(34) * 2)}"')
+        except BaseException:
+            with _instances_lock:  # closing the instance releases every file it holds
+                _instances.pop(key, None)
+            instance.close()
+            raise
 
 
 # The connection each thread holds open per database file (WarehouseResource.get_connection).

@@ -245,6 +245,40 @@ def test_a_connection_inside_another_of_the_same_file_is_that_one_and_other_thre
         assert first is not second  # each ':memory:' connection is its own database, as before
 
 
+def test_what_a_step_s_connection_made_ends_with_it_though_the_process_keeps_its_duckdb_instance(tmp_path: Path):
+    # Steps attach the file to one DuckDB instance per process (warehouse._attached) instead of
+    # starting their own. The key's pads, the step's attachments, its uncommitted writes and its
+    # hold on the files must still end with the step, as when its instance closed, also on a failure.
+    from vsat_assets.privacy import register_pseudonym_function
+    from vsat_assets.warehouse import WarehouseResource
+
+    warehouse = WarehouseResource(database=str(tmp_path / "vsat.duckdb"))
+    with warehouse.get_connection() as conn:
+        conn.execute("CREATE TABLE t AS SELECT 1 AS x")
+    with pytest.raises(RuntimeError, match="the step failed"), warehouse.get_connection() as conn:
+        register_pseudonym_function(conn, b"k" * 32, "vsat_pseudonym")
+        assert conn.execute("SELECT vsat_pseudonym('a', 'b')").fetchone()[0].startswith("S")
+        conn.execute(f"ATTACH '{tmp_path / 'other.duckdb'}' AS other")
+        conn.execute("CREATE TABLE other.o AS SELECT 1 AS y")
+        conn.execute("BEGIN")
+        conn.execute("INSERT INTO t VALUES (2)")
+        raise RuntimeError("the step failed")
+    opened_elsewhere = subprocess.run(
+        [sys.executable, "-c", "import duckdb, sys\n"
+         "print(duckdb.connect(sys.argv[1]).execute('SELECT count(*) FROM t').fetchone()[0],"
+         " duckdb.connect(sys.argv[2]).execute('SELECT count(*) FROM o').fetchone()[0])",
+         str(tmp_path / "vsat.duckdb"), str(tmp_path / "other.duckdb")],
+        capture_output=True, text=True, timeout=60)
+    assert opened_elsewhere.stdout.split() == ["1", "1"], opened_elsewhere.stderr  # released; the insert rolled back
+    with warehouse.get_connection() as after:
+        assert after.execute("SELECT current_database(), getvariable('vsat_pseudonym_inner_pad')").fetchone() \
+            == ("vsat", None)
+        assert [name for (name,) in after.execute("SELECT database_name FROM duckdb_databases()").fetchall()
+                if name == "other"] == []
+        with pytest.raises(duckdb.CatalogException, match="vsat_pseudonym"):
+            after.execute("SELECT vsat_pseudonym('a', 'b')")
+
+
 def test_the_warehouse_s_duckdb_threads_come_from_the_setting_and_a_bad_one_is_refused(tmp_path, monkeypatch):
     # Two forces' runs on two cores: each process's DuckDB keeps to its share of them.
     from vsat_assets.warehouse import warehouse_resource
