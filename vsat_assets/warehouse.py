@@ -181,51 +181,74 @@ def _retry_opening(open_file: "Callable[[], T]") -> T:
 
 
 # Starting a DuckDB instance takes ~25-35 ms (even for ':memory:'); attaching a file to a running
-# one ~2 ms, and a Dagster run opens the warehouse once a step. So each process keeps one instance
-# per warehouse file and settings, and each get_connection attaches the file to it as the default
-# database, on a connection (cursor) of its own. What a step creates for itself ends with it, as
-# when it had an instance of its own: its temp macros (the keyed pseudonym's pads among them) and
-# temp tables live on its connection only; the file and whatever else it attached are detached at
-# its end, so other processes can open them between steps; its open transaction is rolled back.
+# one ~2 ms, and a Dagster run opens the warehouse once a step. So a process keeps a DuckDB instance
+# for the warehouse file and settings it last used, and each get_connection attaches the file to it
+# as the default database, on a connection (cursor) of its own. What a step makes on its connection
+# ends with it, as when it had an instance of its own: its variables (the keyed pseudonym's pads),
+# temp macros and tables, registered frames and open transaction (rolled back); the file and
+# whatever else it attached are detached at its end, so other processes can open them between
+# steps. Instance-wide, and so seen by the process's later steps, are global SETs, Python
+# functions (create_function), loaded extensions, secrets and tables of the instance's own
+# `memory` catalog (where a `conn.cursor()` of the step's connection starts): no step uses them.
 _instances: "dict[tuple, duckdb.DuckDBPyConnection]" = {}
+_attached_now: dict[tuple, int] = {}  # instances with a file attached, by key: never closed then
 _instances_lock = threading.Lock()
 _CATALOGS_OF_THE_INSTANCE = ("memory", "system", "temp")
 
 
-@contextmanager
-def _attached(path: str, config: dict) -> "Iterator[duckdb.DuckDBPyConnection]":
+def _instance(key: tuple, config: dict) -> "duckdb.DuckDBPyConnection":
     import duckdb
 
+    with _instances_lock:
+        if key not in _instances:
+            # One idle instance at most (a test process uses a new file per test): each holds
+            # ~4 MB and its threads.
+            for idle in [k for k in _instances if k not in _attached_now and k[0] == os.getpid()]:
+                _instances.pop(idle).close()
+            _instances[key] = duckdb.connect(":memory:", config=config)
+        _attached_now[key] = _attached_now.get(key, 0) + 1
+        return _instances[key]
+
+
+def _release(key: tuple, instance: "duckdb.DuckDBPyConnection") -> None:
+    """Detach everything the step's connection attached; if that fails, close the instance,
+    which releases every file it holds."""
+    try:
+        attached = instance.execute("SELECT database_name FROM duckdb_databases() WHERE database_name NOT IN ?",
+                                    [list(_CATALOGS_OF_THE_INSTANCE)]).fetchall()
+        for (name,) in attached:
+            instance.execute(f'DETACH "{name.replace(chr(34), chr(34) * 2)}"')
+    except BaseException:
+        with _instances_lock:
+            _instances.pop(key, None)
+        instance.close()
+        raise
+    finally:
+        with _instances_lock:
+            _attached_now[key] -= 1
+            if not _attached_now[key]:
+                del _attached_now[key]
+
+
+@contextmanager
+def _attached(path: str, config: dict) -> "Iterator[duckdb.DuckDBPyConnection]":
     # A plain connect spills to '<file>.tmp'; an instance without a file would spill to './.tmp'.
     config = {"temp_directory": f"{path}.tmp", **config}
     key = (os.getpid(), path, tuple(sorted(config.items())))
-    with _instances_lock:
-        if key not in _instances:
-            _instances[key] = duckdb.connect(":memory:", config=config)
-        instance = _instances[key]
-    stem = Path(path).stem
-    # the catalog a plain duckdb.connect(path) would have: the file's stem
-    catalog = stem if '"' not in stem and stem.lower() not in _CATALOGS_OF_THE_INSTANCE else "warehouse"
-    _retry_opening(lambda: instance.execute(f'ATTACH {sql_literal(path)} AS "{catalog}"'))
+    instance = _instance(key, config)
+    # the catalog a plain duckdb.connect(path) has, where the instance's own names leave it free
+    name = Path(path).name.split(".")[0]
+    catalog = name if '"' not in name and name.lower() not in _CATALOGS_OF_THE_INSTANCE else "warehouse"
     try:
+        _retry_opening(lambda: instance.execute(f'ATTACH {sql_literal(path)} AS "{catalog}"'))
         conn = instance.cursor()
         try:
             conn.execute(f'USE "{catalog}"')
             yield conn
         finally:
-            conn.close()  # rolls back what the step left uncommitted
+            conn.close()
     finally:
-        try:
-            attached = instance.execute(
-                "SELECT database_name FROM duckdb_databases() WHERE database_name NOT IN ?",
-                [list(_CATALOGS_OF_THE_INSTANCE)]).fetchall()
-            for (name,) in attached:
-                instance.execute(f'DETACH "{name.replace(chr(34), chr(34) * 2)}"')
-        except BaseException:
-            with _instances_lock:  # closing the instance releases every file it holds
-                _instances.pop(key, None)
-            instance.close()
-            raise
+        _release(key, instance)
 
 
 # The connection each thread holds open per database file (WarehouseResource.get_connection).

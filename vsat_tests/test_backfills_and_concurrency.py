@@ -277,6 +277,12 @@ def test_what_a_step_s_connection_made_ends_with_it_though_the_process_keeps_its
                 if name == "other"] == []
         with pytest.raises(duckdb.CatalogException, match="vsat_pseudonym"):
             after.execute("SELECT vsat_pseudonym('a', 'b')")
+    # a process that uses many files one after another (a test run) holds one idle instance, not one each
+    from vsat_assets import warehouse as module
+    for n in range(3):
+        with WarehouseResource(database=str(tmp_path / f"w{n}.duckdb")).get_connection() as conn:
+            assert conn.execute("SELECT current_database()").fetchone() == (f"w{n}",)
+    assert [path for (pid, path, _) in module._instances if pid == os.getpid()] == [str(tmp_path / "w2.duckdb")]
 
 
 def test_the_warehouse_s_duckdb_threads_come_from_the_setting_and_a_bad_one_is_refused(tmp_path, monkeypatch):
